@@ -1,0 +1,3 @@
+"""Hospital data platform: a seeded synthetic hospital and the pipelines that land its data."""
+
+__version__ = "0.1.0"

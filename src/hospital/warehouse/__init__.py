@@ -1,0 +1,1 @@
+"""Schemas, roles and migrations of the two databases (``ehr`` and ``hospital``)."""

@@ -1,0 +1,76 @@
+"""Apply the Alembic migration trees, one per database.
+
+Each tree runs as its database's owner (``ehr_writer`` for ``ehr``, ``hospital_app`` for
+``hospital``) so the tables belong to the role that writes them and default privileges apply.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from hospital.errors import MigrationError
+from hospital.settings import Role, Settings
+
+Tree = Literal["ehr", "hospital"]
+TREES: tuple[Tree, ...] = ("ehr", "hospital")
+OWNERS: dict[Tree, Role] = {"ehr": "ehr_writer", "hospital": "hospital_app"}
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(tree: Tree) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("version_locations", str(MIGRATIONS / tree))
+    cfg.set_main_option("path_separator", "os")
+    return cfg
+
+
+def _run(settings: Settings, tree: Tree, action: str, revision: str) -> None:
+    engine = create_engine(settings.sqlalchemy_url(tree, OWNERS[tree]))
+    cfg = alembic_config(tree)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            if action == "upgrade":
+                command.upgrade(cfg, revision)
+            else:
+                command.downgrade(cfg, revision)
+    except SQLAlchemyError as exc:
+        raise MigrationError(f"{action} of the {tree} database to {revision} failed: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+def upgrade(settings: Settings, tree: Tree | None = None, revision: str = "heads") -> None:
+    """Bring ``tree`` (or both trees) up to ``revision``."""
+    for name in (tree,) if tree else TREES:
+        _run(settings, name, "upgrade", revision)
+
+
+def downgrade(settings: Settings, tree: Tree | None = None, revision: str = "base") -> None:
+    """Take ``tree`` (or both trees, hospital first) down to ``revision``."""
+    for name in (tree,) if tree else tuple(reversed(TREES)):
+        _run(settings, name, "downgrade", revision)
+
+
+def current(settings: Settings, tree: Tree) -> set[str]:
+    """The revisions the database is at (empty before the first migration)."""
+    engine = create_engine(settings.sqlalchemy_url(tree, OWNERS[tree]))
+    try:
+        with engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads())
+    finally:
+        engine.dispose()
+
+
+def heads(tree: Tree) -> set[str]:
+    """The newest revisions the code knows for ``tree``."""
+    return set(ScriptDirectory.from_config(alembic_config(tree)).get_heads())
