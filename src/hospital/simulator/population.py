@@ -1,0 +1,179 @@
+"""The catchment population: ``num_people`` South Africans in Gauteng, generated vectorized.
+
+Pure functions: :func:`generate_population` returns a polars frame; :func:`write_population`
+does the file I/O. Row ``i`` of the frame is "person index ``i``" everywhere in the simulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from hospital.errors import SimulationError
+from hospital.simulator import names
+from hospital.simulator.sa_id import EPOCH, build_ids
+from hospital.simulator.vectors import (
+    ascii_matrix_to_series,
+    child_rng,
+    digits,
+    pick,
+    random_uuids,
+)
+
+STREAM_POPULATION = 1
+
+# Share of the population by five-year age band, 0-4 ... 95-99 (South Africa, Stats SA-like).
+AGE_BAND_SHARES: tuple[float, ...] = (
+    9.5, 9.3, 8.8, 8.0, 8.1, 9.0, 9.3, 8.3, 6.6, 5.3,
+    4.6, 4.0, 3.3, 2.5, 1.7, 1.0, 0.5, 0.2, 0.07, 0.03,
+)  # fmt: skip
+CITIZEN_SHARE = 0.95
+
+PEOPLE_COLUMNS: tuple[str, ...] = (
+    "person_id",
+    "national_id",
+    "first_name",
+    "last_name",
+    "sex",
+    "birth_date",
+    "population_group",
+    "address_line",
+    "suburb",
+    "city",
+    "province",
+    "postal_code",
+    "phone",
+)
+
+
+def _name_table(
+    lists: dict[str, tuple[str, ...]],
+) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """All names of all groups in one list, with each group's offset and size."""
+    flat: list[str] = []
+    offsets, sizes = [], []
+    for group in names.POPULATION_GROUPS:
+        offsets.append(len(flat))
+        sizes.append(len(lists[group]))
+        flat.extend(lists[group])
+    return flat, np.array(offsets, dtype=np.int64), np.array(sizes, dtype=np.int64)
+
+
+def _choose_names(
+    rng: np.random.Generator,
+    lists: dict[str, tuple[str, ...]],
+    group: npt.NDArray[np.int64],
+    column: str,
+) -> pl.Series:
+    flat, offsets, sizes = _name_table(lists)
+    idx = offsets[group] + (rng.random(group.shape[0]) * sizes[group]).astype(np.int64)
+    return pick(flat, idx, column)
+
+
+def birth_days(rng: np.random.Generator, n: int, reference: date) -> npt.NDArray[np.int64]:
+    """Birth dates (days since 1970-01-01) following the age pyramid, all before ``reference``."""
+    shares = np.array(AGE_BAND_SHARES) / sum(AGE_BAND_SHARES)
+    band = rng.choice(shares.shape[0], size=n, p=shares)
+    age_days = ((band + rng.random(n)) * 5 * 365.25).astype(np.int64)
+    ref = (np.datetime64(reference, "D") - EPOCH).astype(np.int64)
+    return ref - age_days - 1
+
+
+def generate_population(num_people: int, seed: int, reference: date) -> pl.DataFrame:
+    """``num_people`` people, deterministic in (num_people, seed, reference)."""
+    if num_people < 1:
+        raise SimulationError("the population needs at least one person")
+    n = num_people
+    rng = child_rng(seed, STREAM_POPULATION)
+    group = rng.choice(
+        len(names.POPULATION_GROUPS), size=n, p=np.array(names.GROUP_SHARES) / sum(names.GROUP_SHARES)
+    ).astype(np.int64)
+    male = rng.random(n) < 0.49
+    born = birth_days(rng, n, reference)
+    citizen = rng.random(n) < CITIZEN_SHARE
+    ids = build_ids(born, male, citizen, rng)
+    person_ids = random_uuids(rng, n)
+
+    female_first = _choose_names(rng, names.FEMALE_FIRST, group, "f")
+    male_first = _choose_names(rng, names.MALE_FIRST, group, "m")
+    surname = _choose_names(rng, names.SURNAMES, group, "last_name")
+
+    sub_w = np.array([s[3] for s in names.SUBURBS])
+    suburb_idx = rng.choice(len(names.SUBURBS), size=n, p=sub_w / sub_w.sum())
+    house = rng.integers(1, 3000, size=n)
+    street = (rng.random(n) * len(names.STREETS)).astype(np.int64)
+
+    phone = np.empty((n, 12), dtype=np.uint8)
+    phone[:, 0:3] = np.frombuffer(b"+27", dtype=np.uint8)
+    prefixes = np.array(names.MOBILE_PREFIXES, dtype=np.int64)
+    phone[:, 3:5] = digits(prefixes[rng.integers(0, prefixes.shape[0], size=n)], 2)
+    phone[:, 5:12] = digits(rng.integers(0, 10_000_000, size=n), 7)
+
+    frame = pl.DataFrame(
+        {
+            "person_id": ascii_matrix_to_series("person_id", person_ids),
+            "national_id": ascii_matrix_to_series("national_id", ids),
+            "_f": female_first,
+            "_m": male_first,
+            "last_name": surname,
+            "_male": pl.Series(male),
+            "birth_date": pl.Series(born.astype(np.int32)).cast(pl.Date),
+            "population_group": pick(names.POPULATION_GROUPS, group, "population_group"),
+            "_house": pl.Series(house),
+            "_street": pick(names.STREETS, street, "street"),
+            "suburb": pick([s[0] for s in names.SUBURBS], suburb_idx, "suburb"),
+            "city": pick([s[1] for s in names.SUBURBS], suburb_idx, "city"),
+            "postal_code": pick([s[2] for s in names.SUBURBS], suburb_idx, "postal_code"),
+            "phone": ascii_matrix_to_series("phone", phone),
+        }
+    )
+    return frame.select(
+        "person_id",
+        "national_id",
+        pl.when(pl.col("_male")).then(pl.col("_m")).otherwise(pl.col("_f")).alias("first_name"),
+        "last_name",
+        pl.when(pl.col("_male")).then(pl.lit("M")).otherwise(pl.lit("F")).alias("sex"),
+        "birth_date",
+        "population_group",
+        pl.concat_str(
+            [pl.col("_house").cast(pl.String), pl.col("_street")], separator=" "
+        ).alias("address_line"),
+        "suburb",
+        "city",
+        pl.lit("Gauteng").alias("province"),
+        "postal_code",
+        "phone",
+    )
+
+
+@dataclass(frozen=True)
+class PopulationFiles:
+    csv: Path
+    parquet: Path
+    rows: int
+
+
+def write_population(frame: pl.DataFrame, out_dir: Path) -> PopulationFiles:
+    """Write ``people.csv`` and ``people.parquet`` (byte-identical for identical frames)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / "people.csv"
+    parquet_path = out_dir / "people.parquet"
+    frame.write_csv(csv_path)
+    # Statistics off and one row group size: nothing in the file depends on timing or threads.
+    frame.write_parquet(parquet_path, compression="zstd", statistics=False, row_group_size=1 << 20)
+    return PopulationFiles(csv=csv_path, parquet=parquet_path, rows=frame.height)
+
+
+def ages_on(birth: npt.NDArray[np.int64], day: date) -> npt.NDArray[np.int64]:
+    """Completed years of age on ``day`` for birth dates given as days since 1970-01-01."""
+    b = birth.astype("datetime64[D]")
+    by = b.astype("datetime64[Y]").astype(np.int64) + 1970
+    bm = b.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    bd = (b - b.astype("datetime64[M]")).astype(np.int64) + 1
+    before_birthday = (day.month * 100 + day.day) < (bm * 100 + bd)
+    return (day.year - by - before_birthday.astype(np.int64)).astype(np.int64)

@@ -1,0 +1,183 @@
+"""Kafka Connect (distributed mode) with the Debezium PostgreSQL and JDBC sink connectors,
+plus a small client for its REST API."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hospital.errors import StackError
+from hospital.settings import Settings, port_in_use
+from hospital.stack import jvm
+from hospital.stack.process import alive, read_pid, spawn, tail, terminate, wait_until
+from hospital.stack.service import Service
+
+DEBEZIUM_POSTGRES = "io.debezium.connector.postgresql.PostgresConnector"
+DEBEZIUM_JDBC_SINK = "io.debezium.connector.jdbc.JdbcSinkConnector"
+
+
+class ConnectClient:
+    """The Kafka Connect REST API, as far as the platform uses it."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return httpx.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        except httpx.HTTPError as exc:
+            raise StackError(f"Kafka Connect at {self.url} did not answer: {exc}") from exc
+
+    def plugins(self) -> list[str]:
+        response = self._request("GET", "/connector-plugins")
+        response.raise_for_status()
+        return [p["class"] for p in response.json()]
+
+    def connectors(self) -> list[str]:
+        response = self._request("GET", "/connectors")
+        response.raise_for_status()
+        return list(response.json())
+
+    def put_connector(self, name: str, config: dict[str, str]) -> dict[str, Any]:
+        """Create or update a connector (PUT is idempotent, unlike POST)."""
+        response = self._request("PUT", f"/connectors/{name}/config", json=config)
+        if response.status_code >= 400:
+            raise StackError(f"Kafka Connect refused connector {name!r}: {response.text}")
+        result: dict[str, Any] = response.json()
+        return result
+
+    def status(self, name: str) -> dict[str, Any]:
+        response = self._request("GET", f"/connectors/{name}/status")
+        if response.status_code == 404:
+            return {}
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def delete(self, name: str) -> None:
+        response = self._request("DELETE", f"/connectors/{name}")
+        if response.status_code not in (204, 404):
+            raise StackError(f"deleting connector {name!r} failed: {response.text}")
+
+    def wait_running(self, name: str, timeout: float = 90.0) -> dict[str, Any]:
+        """Block until the connector and all its tasks run; raise with the trace if one fails."""
+        deadline = time.monotonic() + timeout
+        state: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            state = self.status(name)
+            tasks = state.get("tasks", [])
+            for task in tasks:
+                if task.get("state") == "FAILED":
+                    raise StackError(f"connector {name} task failed: {task.get('trace', '')[:2000]}")
+            if state.get("connector", {}).get("state") == "RUNNING" and tasks and all(
+                t.get("state") == "RUNNING" for t in tasks
+            ):
+                return state
+            time.sleep(0.5)
+        raise StackError(f"connector {name} is not running after {timeout:.0f}s: {state}")
+
+
+class Connect(Service):
+    name = "connect"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.home = settings.stack_path / "connect"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "worker.properties"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "connect.pid"
+
+    @property
+    def external(self) -> bool:
+        return False
+
+    @property
+    def port(self) -> int | None:
+        return self.settings.connect_port
+
+    @property
+    def address(self) -> str:
+        return self.settings.connect_url
+
+    def client(self) -> ConnectClient:
+        return ConnectClient(self.settings.connect_url)
+
+    def pid(self) -> int | None:
+        pid = read_pid(self.pid_file)
+        return pid if alive(pid, str(self.config_path)) else None
+
+    def healthy(self) -> bool:
+        try:
+            plugins = ConnectClient(self.settings.connect_url, timeout=5).plugins()
+        except (StackError, httpx.HTTPError):
+            return False
+        return DEBEZIUM_POSTGRES in plugins
+
+    def properties(self) -> str:
+        s = self.settings
+        return "\n".join(
+            [
+                "# Written by `hospital stack up` on every start; edit settings, not this file.",
+                f"bootstrap.servers={s.bootstrap_servers}",
+                "group.id=hospital-connect",
+                "key.converter=org.apache.kafka.connect.json.JsonConverter",
+                "value.converter=org.apache.kafka.connect.json.JsonConverter",
+                # Plain JSON envelopes by default; a connector that needs schemas (the JDBC
+                # sink) sets its own converters.
+                "key.converter.schemas.enable=false",
+                "value.converter.schemas.enable=false",
+                "config.storage.topic=_hospital-connect-configs",
+                "offset.storage.topic=_hospital-connect-offsets",
+                "status.storage.topic=_hospital-connect-status",
+                "config.storage.replication.factor=1",
+                "offset.storage.replication.factor=1",
+                "status.storage.replication.factor=1",
+                "offset.storage.partitions=5",
+                "status.storage.partitions=1",
+                "offset.flush.interval.ms=1000",
+                f"listeners=http://{s.host}:{s.connect_port}",
+                f"rest.advertised.host.name={s.host}",
+                f"rest.advertised.port={s.connect_port}",
+                f"plugin.path={jvm.layout(s).plugins}",
+                "connector.client.config.override.policy=All",
+                "",
+            ]
+        )
+
+    def start(self) -> None:
+        if port_in_use(self.settings.host, self.settings.connect_port):
+            raise StackError(
+                f"port {self.settings.connect_port} is already in use by another program: "
+                "set CONNECT_PORT to a free port"
+            )
+        jvm.ensure_resolved(self.settings)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self.properties())
+        argv = jvm.java_command(
+            self.settings,
+            self.settings.connect_heap_mb,
+            "org.apache.kafka.connect.cli.ConnectDistributed",
+            str(self.config_path),
+        )
+        pid = spawn(argv, self.log_path, self.pid_file, self.home)
+        ok = wait_until(
+            lambda: self.healthy() or not alive(pid, str(self.config_path)), timeout=240, interval=1
+        )
+        if not ok or not self.healthy():
+            terminate(pid, str(self.config_path))
+            raise StackError(f"Kafka Connect did not become healthy:\n{tail(self.log_path)}")
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            terminate(pid, str(self.config_path), timeout=45)
+        self.pid_file.unlink(missing_ok=True)
