@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,14 +13,19 @@ from rich.table import Table
 from hospital.errors import HospitalError
 from hospital.settings import get_settings
 
+if TYPE_CHECKING:
+    from hospital.stack import Stack
+
 console = Console()
 app = typer.Typer(
     help="Hospital data platform: a simulated hospital, CDC, stream, batch and FHIR pipelines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-stack_app = typer.Typer(help="Start, stop and inspect the local stack (PostgreSQL, Kafka, Connect).",
-                        no_args_is_help=True)
+stack_app = typer.Typer(
+    help="Start, stop and inspect the local stack (PostgreSQL, Kafka, Connect).",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="Database roles and schema migrations.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
@@ -43,7 +48,7 @@ _mount_optional("simulate", "hospital.simulator.cli")
 _mount_optional("fhir", "hospital.fhir.cli")
 
 
-def _stack():  # type: ignore[no-untyped-def]
+def _stack() -> Stack:
     from hospital.stack import Stack
 
     return Stack(get_settings())
@@ -58,8 +63,10 @@ def _print_status(as_json: bool) -> bool:
         for column in ("service", "pid", "port", "health", "address"):
             table.add_column(column)
         for s in statuses:
-            health = "[green]healthy[/]" if s.healthy else (
-                "[yellow]running, unhealthy[/]" if s.running else "[red]down[/]"
+            health = (
+                "[green]healthy[/]"
+                if s.healthy
+                else ("[yellow]running, unhealthy[/]" if s.running else "[red]down[/]")
             )
             pid = "external" if s.external else (str(s.pid) if s.pid else "-")
             table.add_row(s.name, pid, str(s.port or "-"), health, s.address)

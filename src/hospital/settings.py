@@ -83,9 +83,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_dates(self) -> Settings:
         if self.end_date is not None and self.end_date < self.start_date:
-            raise ValueError(
-                f"END_DATE ({self.end_date}) is before START_DATE ({self.start_date})"
-            )
+            raise ValueError(f"END_DATE ({self.end_date}) is before START_DATE ({self.start_date})")
         ports = {
             "PG_PORT": self.pg_port,
             "KAFKA_PORT": self.kafka_port,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
@@ -201,7 +202,15 @@ class _Fallback(Exception):
     """The fast path met data it does not model (primitive extensions); use fhirpathpy."""
 
 
-Step = Callable[[list[tuple[Any, str]]], list[tuple[Any, str]]]
+# Steps work on plain JSON values; the FHIR type of the result is known statically.
+Step = Callable[[list[Any]], list[Any]]
+_ANY: Final = "System.Any"  # the type after a function whose result is no FHIR element
+
+
+@dataclass(frozen=True)
+class FastPlan:
+    steps: tuple[Step, ...]
+    result_type: str
 
 
 def _child_path(path: str, key: str) -> str:
@@ -213,32 +222,29 @@ def _type_of(path: str) -> str:
     return str(R4_MODEL["path2Type"].get(path, path))
 
 
-def _member_step(key: str, choice_type: str | None) -> Step:
-    field = key + choice_type[0].upper() + choice_type[1:] if choice_type else key
+def _member_step(field: str) -> Step:
     shadow = "_" + field
 
-    def step(items: list[tuple[Any, str]]) -> list[tuple[Any, str]]:
-        out: list[tuple[Any, str]] = []
-        for data, path in items:
-            if not isinstance(data, dict):
+    def step(items: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for data in items:
+            if type(data) is not dict:
                 continue
             if shadow in data:
                 raise _Fallback
             value = data.get(field)
             if value is None:
                 continue
-            child = _child_path(path, key)
-            child = _type_of(child + choice_type if choice_type else child)
-            if isinstance(value, list):
-                out.extend((v, child) for v in value if v is not None)
+            if type(value) is list:
+                out.extend(value)
             else:
-                out.append((value, child))
+                out.append(value)
         return out
 
     return step
 
 
-def _first_step(items: list[tuple[Any, str]]) -> list[tuple[Any, str]]:
+def _first_step(items: list[Any]) -> list[Any]:
     return items[:1]
 
 
@@ -246,14 +252,17 @@ def _index_step(index: int) -> Step:
     return lambda items: items[index : index + 1]
 
 
-def _identifier(node: Mapping[str, Any]) -> str | None:
-    """The identifier of a ``TermExpression > InvocationTerm > MemberInvocation`` or
-    ``MemberInvocation`` node, else None."""
+def _unwrap_term(node: Mapping[str, Any]) -> Mapping[str, Any]:
     if node.get("type") == "TermExpression":
-        node = (node.get("children") or [{}])[0]
-        if node.get("type") != "InvocationTerm":
-            return None
-        node = (node.get("children") or [{}])[0]
+        inner = (node.get("children") or [{}])[0]
+        if inner.get("type") == "InvocationTerm":
+            return dict((inner.get("children") or [{}])[0])
+    return node
+
+
+def _identifier(node: Mapping[str, Any]) -> str | None:
+    """The member name of a (possibly term-wrapped) ``MemberInvocation`` node, else None."""
+    node = _unwrap_term(node)
     if node.get("type") != "MemberInvocation":
         return None
     ident = (node.get("children") or [{}])[0]
@@ -262,6 +271,7 @@ def _identifier(node: Mapping[str, Any]) -> str | None:
 
 
 def _function(node: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+    node = _unwrap_term(node)
     if node.get("type") != "FunctionInvocation":
         return None
     fn = node["children"][0]
@@ -270,18 +280,7 @@ def _function(node: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]] | Non
     return str(name), list(params)
 
 
-def _is_choice(path: str, key: str) -> bool:
-    return _child_path(path, key) in R4_MODEL["choiceTypePaths"]
-
-
-def _compile_fast(node: Mapping[str, Any], resource_type: str | None) -> list[Step] | None:
-    """Steps for a pure navigation expression rooted at a resource of ``resource_type``.
-
-    Returns None when the expression uses anything else; fhirpathpy then evaluates it.
-    Choice elements are only fast when followed by ``ofType(T)`` (the type picks the key).
-    """
-    if resource_type is None:
-        return None
+def _flatten_chain(node: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
     chain: list[Mapping[str, Any]] = []
     current = node
     while True:
@@ -296,49 +295,113 @@ def _compile_fast(node: Mapping[str, Any], resource_type: str | None) -> list[St
             current = left
         elif kind == "TermExpression":
             chain.append(current)
-            break
+            chain.reverse()
+            return chain
         else:
             return None
-    chain.reverse()
+
+
+def _compile_fast(node: Mapping[str, Any], focus_type: str | None) -> FastPlan | None:
+    """A plan for a pure navigation expression on a focus of FHIR type ``focus_type``.
+
+    Returns None when the expression uses anything else; fhirpathpy then evaluates it.
+    Choice elements are only fast when followed by ``ofType(T)`` (the type picks the key).
+    """
+    chain = _flatten_chain(node) if focus_type else None
+    if chain is None or focus_type is None:
+        return None
     steps: list[Step] = []
-    path = resource_type
+    path = focus_type
     i = 0
     while i < len(chain):
         part = chain[i]
+        i += 1
         if part.get("type") == "_Index":
             text = part["node"].get("text")
             if not isinstance(text, str) or not text.isdigit():
                 return None
             steps.append(_index_step(int(text)))
-            i += 1
             continue
         key = _identifier(part)
         if key is not None:
-            if key[:1].isupper():
-                return None  # a type name (Patient.name) or an unknown form: let fhirpathpy do it
-            choice: str | None = None
-            if _is_choice(path, key):
-                nxt = _function(chain[i + 1]) if i + 1 < len(chain) else None
+            if key[:1].isupper() or path == _ANY:
+                return None  # a type name (Patient.name) or navigation off a computed value
+            child = _child_path(path, key)
+            field = key
+            if child in R4_MODEL["choiceTypePaths"]:
+                nxt = _function(chain[i]) if i < len(chain) else None
                 if nxt is None or nxt[0] != "ofType" or len(nxt[1]) != 1:
                     return None
                 type_name = nxt[1][0].get("text")
-                allowed = R4_MODEL["choiceTypePaths"][_child_path(path, key)]
-                cap = type_name[:1].upper() + type_name[1:] if isinstance(type_name, str) else ""
-                if cap not in allowed:
+                if not isinstance(type_name, str) or not type_name:
                     return None
-                choice = cap
+                cap = type_name[0].upper() + type_name[1:]
+                if cap not in R4_MODEL["choiceTypePaths"][child]:
+                    return None
+                field, child = key + cap, child + cap
                 i += 1
-            steps.append(_member_step(key, choice))
-            path = _type_of(_child_path(path, key) + (choice or ""))
-            i += 1
+            steps.append(_member_step(field))
+            path = _type_of(child)
             continue
         fn = _function(part)
-        if fn is not None and fn[0] == "first" and not fn[1]:
-            steps.append(_first_step)
-            i += 1
-            continue
+        step = _function_step(*fn) if fn is not None else None
+        if fn is None or step is None:
+            return None
+        steps.append(step)
+        if fn[0] != "first":
+            path = _ANY
+    return FastPlan(tuple(steps), path)
+
+
+def _string_literal(param: Mapping[str, Any]) -> str | None:
+    text = param.get("text")
+    if not isinstance(text, str) or len(text) < 2 or text[0] != "'" or text[-1] != "'":
         return None
-    return steps
+    inner = text[1:-1]
+    return None if "\\" in inner or "'" in inner else inner
+
+
+def _function_step(name: str, params: list[dict[str, Any]]) -> Step | None:
+    if name == "first" and not params:
+        return _first_step
+    if name == "getResourceKey" and not params:
+        return _resource_key_step
+    if name == "getReferenceKey" and len(params) <= 1:
+        wanted = params[0].get("text") if params else None
+        if wanted is not None and not (isinstance(wanted, str) and wanted.isidentifier()):
+            return None
+        return _reference_key_step(wanted)
+    if name == "join" and len(params) <= 1:
+        sep = _string_literal(params[0]) if params else ""
+        return None if sep is None else _join_step(sep)
+    if name == "count" and not params:
+        return lambda items: [len(items)]
+    return None
+
+
+def _resource_key_step(items: list[Any]) -> list[Any]:
+    return [k for d in items if type(d) is dict and (k := resource_key(d)) is not None]
+
+
+def _reference_key_step(type_name: str | None) -> Step:
+    def step(items: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for data in items:
+            ref = data.get("reference") if type(data) is dict else None
+            if isinstance(ref, str) and (key := reference_key(ref, type_name)) is not None:
+                out.append(key)
+        return out
+
+    return step
+
+
+def _join_step(sep: str) -> Step:
+    def step(items: list[Any]) -> list[Any]:
+        if not all(isinstance(data, str) for data in items):
+            raise _Fallback  # let fhirpathpy report the error
+        return [sep.join(items)]
+
+    return step
 
 
 # --- compiled expressions ---------------------------------------------------------------------
@@ -358,46 +421,68 @@ class Expression:
     """A parsed FHIRPath expression, evaluated fast when it is plain navigation.
 
     The fast path depends on the FHIR type of the focus (to resolve choice elements), so its
-    compiled steps are cached per focus type.
+    plan is compiled lazily and cached per focus type.
     """
 
-    __slots__ = ("_fast", "text", "tree", "variables")
+    __slots__ = ("_only_variable", "_plans", "text", "tree", "variables")
 
     def __init__(self, text: str, tree: dict[str, Any]) -> None:
         self.text = text
         self.tree = tree
         self.variables = frozenset(_constant_names(tree, set()))
-        self._fast: dict[str, tuple[Step, ...] | None] = {}
+        self._plans: dict[str, FastPlan | None] = {}
+        term = tree["children"][0]
+        # ``%rowIndex`` alone is the commonest non-navigation column; answer it directly.
+        is_variable = (
+            term.get("type") == "TermExpression"
+            and (term.get("children") or [{}])[0].get("type") == "ExternalConstantTerm"
+        )
+        self._only_variable = next(iter(self.variables)) if is_variable else None
 
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
 
-    def fast_steps(self, focus_type: str) -> tuple[Step, ...] | None:
-        """The fast-path steps for a focus of ``focus_type``, or None if it needs fhirpathpy."""
-        if focus_type not in self._fast:
-            steps = _compile_fast(self.tree["children"][0], focus_type or None)
-            self._fast[focus_type] = tuple(steps) if steps is not None else None
-        return self._fast[focus_type]
+    def plan(self, focus_type: str) -> FastPlan | None:
+        """The fast-path plan for a focus of ``focus_type``, or None if it needs fhirpathpy."""
+        if focus_type not in self._plans:
+            self._plans[focus_type] = _compile_fast(self.tree["children"][0], focus_type or None)
+        return self._plans[focus_type]
+
+    def _fast(self, focus: Any) -> tuple[list[Any], str] | None:
+        if isinstance(focus, ResourceNode):
+            data, focus_type = focus.data, focus.path or ""
+        elif isinstance(focus, dict):
+            data, focus_type = focus, str(focus.get("resourceType", ""))
+        else:
+            return None
+        plan = self.plan(focus_type)
+        if plan is None:
+            return None
+        items = [data]
+        try:
+            for step in plan.steps:
+                items = step(items)
+        except _Fallback:
+            return None
+        return items, plan.result_type
+
+    def values(self, focus: Any, variables: Mapping[str, Any]) -> list[Any]:
+        """The result as plain JSON-like values (what a column stores)."""
+        if self._only_variable is not None:
+            value = variables.get(self._only_variable)
+            if isinstance(value, int | str):
+                return [value]
+        fast = self._fast(focus)
+        if fast is not None:
+            return fast[0]
+        return plain_values(self.evaluate_slow(focus, variables))
 
     def evaluate(self, focus: Any, variables: Mapping[str, Any]) -> list[Any]:
-        """Evaluate on ``focus`` (a resource dict or a node from an earlier evaluation).
-
-        Returns fhirpathpy nodes (ResourceNode) or plain values; see :func:`to_python`.
-        """
-        if isinstance(focus, ResourceNode):
-            items: list[tuple[Any, str]] = [(focus.data, focus.path or "")]
-        elif isinstance(focus, Mapping):
-            items = [(focus, str(focus.get("resourceType", "")))]
-        else:
-            items = []
-        steps = self.fast_steps(items[0][1]) if items else None
-        if steps is not None:
-            try:
-                for step in steps:
-                    items = step(items)
-                return [ResourceNode(data, path) for data, path in items]
-            except _Fallback:
-                pass
+        """The result as fhirpathpy nodes, to be used as the focus of further expressions."""
+        fast = self._fast(focus)
+        if fast is not None:
+            items, result_type = fast
+            return [ResourceNode(item, result_type) for item in items]
         return self.evaluate_slow(focus, variables)
 
     def evaluate_slow(self, focus: Any, variables: Mapping[str, Any]) -> list[Any]:
@@ -406,9 +491,10 @@ class Expression:
         # fhirpathpy keeps the model in a class attribute set by some functions only (ofType);
         # set it so that type checks never see a model left over from another caller.
         TypeInfo.model = R4_MODEL
-        root = [focus]
+        root = [] if focus is None else [focus]
         ctx: dict[str, Any] = {
             "dataRoot": root,
+            "$this": root,
             "vars": {"context": focus, "ucum": "http://unitsofmeasure.org", **variables},
             "model": R4_MODEL,
             "userInvocationTable": USER_FUNCTIONS,

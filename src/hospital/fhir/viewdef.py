@@ -96,7 +96,7 @@ class View:
             "rowIndex": 0,
         }
         for cond in self.where:
-            if not _truthy(cond, cond.evaluate(resource, variables)):
+            if not _truthy(cond, cond.values(resource, variables)):
                 return []
         raw = _select_rows(self.root, resource, variables, 0)
         names = self.root.column_names
@@ -117,8 +117,7 @@ def _collect_types(select: Select, out: dict[str, str | None]) -> None:
         _collect_types(child, out)
 
 
-def _truthy(cond: Expression, result: list[Any]) -> bool:
-    values = plain_values(result)
+def _truthy(cond: Expression, values: list[Any]) -> bool:
     if not values:
         return False
     if len(values) == 1 and isinstance(values[0], bool):
@@ -130,8 +129,9 @@ def _truthy(cond: Expression, result: list[Any]) -> bool:
 
 
 def _column_value(col: Column, focus: Any, variables: Mapping[str, Any]) -> Any:
-    values = plain_values(col.expression.evaluate(focus, variables))
-    values = [_convert(v, col.type) for v in values]
+    values = col.expression.values(focus, variables)
+    if col.type in _INTEGER_TYPES:
+        values = [_convert(v, col.type) for v in values]
     if col.collection:
         return values
     if len(values) > 1:
@@ -173,7 +173,15 @@ def _select_rows(select: Select, focus: Any, variables: dict[str, Any], index: i
     else:
         foci = [focus]
     if not foci:
-        return [dict.fromkeys(select.column_names)] if select.or_null else []
+        if not select.or_null:
+            return []
+        # One row of nulls; own columns are still evaluated (on nothing) so that %rowIndex
+        # and literals keep their values, as the conformance suite expects.
+        null_row: Row = dict.fromkeys(select.column_names)
+        scoped = {**variables, "rowIndex": 0}
+        for col in select.columns:
+            null_row[col.name] = _column_value(col, None, scoped)
+        return [null_row]
 
     rows: list[Row] = []
     for position, item in enumerate(foci):

@@ -16,7 +16,7 @@ import polars as pl
 
 from hospital.errors import SimulationError
 from hospital.simulator import names
-from hospital.simulator.sa_id import EPOCH, build_ids
+from hospital.simulator.sa_id import EPOCH, assemble_ids, sequences_for_sorted, yymmdd_numbers
 from hospital.simulator.vectors import (
     ascii_matrix_to_series,
     child_rng,
@@ -52,56 +52,82 @@ PEOPLE_COLUMNS: tuple[str, ...] = (
 
 
 def _name_table(
-    lists: dict[str, tuple[str, ...]],
+    by_sex: tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]],
 ) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """All names of all groups in one list, with each group's offset and size."""
+    """All names in one list, with the offset and size of each (group, sex) slice.
+
+    Slice ``2 * group + male`` holds the names for that group and sex, so one gather picks every
+    person's name whatever their group.
+    """
     flat: list[str] = []
     offsets, sizes = [], []
     for group in names.POPULATION_GROUPS:
-        offsets.append(len(flat))
-        sizes.append(len(lists[group]))
-        flat.extend(lists[group])
+        for lists in by_sex:
+            offsets.append(len(flat))
+            sizes.append(len(lists[group]))
+            flat.extend(lists[group])
     return flat, np.array(offsets, dtype=np.int64), np.array(sizes, dtype=np.int64)
 
 
 def _choose_names(
     rng: np.random.Generator,
-    lists: dict[str, tuple[str, ...]],
-    group: npt.NDArray[np.int64],
+    by_sex: tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]],
+    slot: npt.NDArray[np.int64],
     column: str,
 ) -> pl.Series:
-    flat, offsets, sizes = _name_table(lists)
-    idx = offsets[group] + (rng.random(group.shape[0]) * sizes[group]).astype(np.int64)
+    flat, offsets, sizes = _name_table(by_sex)
+    idx = offsets[slot] + (rng.random(slot.shape[0]) * sizes[slot]).astype(np.int64)
     return pick(flat, idx, column)
 
 
-def birth_days(rng: np.random.Generator, n: int, reference: date) -> npt.NDArray[np.int64]:
-    """Birth dates (days since 1970-01-01) following the age pyramid, all before ``reference``."""
+# Everyone is younger than this, so all birth dates fit in one 100-year window and the two-digit
+# year of the ID number never clashes between centuries.
+MAX_AGE_DAYS = 36_500
+
+
+def sorted_birth_days(rng: np.random.Generator, n: int, reference: date) -> npt.NDArray[np.int64]:
+    """Birth dates (days since 1970-01-01), ascending, following the age pyramid.
+
+    Drawing a count per calendar day (one multinomial) yields the dates already sorted, which
+    lets ID sequences be numbered without sorting millions of rows.
+    """
     shares = np.array(AGE_BAND_SHARES) / sum(AGE_BAND_SHARES)
-    band = rng.choice(shares.shape[0], size=n, p=shares)
-    age_days = ((band + rng.random(n)) * 5 * 365.25).astype(np.int64)
-    ref = (np.datetime64(reference, "D") - EPOCH).astype(np.int64)
-    return ref - age_days - 1
+    age_days = np.arange(MAX_AGE_DAYS, dtype=np.int64)
+    band = np.minimum(age_days * 20 // MAX_AGE_DAYS, shares.shape[0] - 1)
+    band_days = np.bincount(band, minlength=shares.shape[0])
+    p = shares[band] / band_days[band]
+    counts = rng.multinomial(n, p / p.sum())
+    ref = int((np.datetime64(reference, "D") - EPOCH).astype(np.int64))
+    # Index 0 of ``age_days`` is the youngest (born the day before ``reference``).
+    days = ref - 1 - age_days
+    return np.repeat(days[::-1], counts[::-1])
 
 
 def generate_population(num_people: int, seed: int, reference: date) -> pl.DataFrame:
-    """``num_people`` people, deterministic in (num_people, seed, reference)."""
+    """``num_people`` people alive on ``reference``, deterministic in (num_people, seed, reference)."""
     if num_people < 1:
         raise SimulationError("the population needs at least one person")
     n = num_people
     rng = child_rng(seed, STREAM_POPULATION)
-    group = rng.choice(
-        len(names.POPULATION_GROUPS), size=n, p=np.array(names.GROUP_SHARES) / sum(names.GROUP_SHARES)
-    ).astype(np.int64)
-    male = rng.random(n) < 0.49
-    born = birth_days(rng, n, reference)
+    born_sorted = sorted_birth_days(rng, n, reference)
+    male_sorted = rng.random(n) < 0.49
+    seq_sorted = sequences_for_sorted(born_sorted, male_sorted, rng)
+    # Shuffle once so the file is not ordered by birth date.
+    perm = rng.permutation(n)
+    born, male, seq = born_sorted[perm], male_sorted[perm], seq_sorted[perm]
+    del born_sorted, male_sorted, seq_sorted, perm
+
+    first_day = int(born.min())
+    day_table = yymmdd_numbers(np.arange(first_day, int(born.max()) + 1, dtype=np.int64))
     citizen = rng.random(n) < CITIZEN_SHARE
-    ids = build_ids(born, male, citizen, rng)
+    ids = assemble_ids(day_table[born - first_day], seq, citizen)
     person_ids = random_uuids(rng, n)
 
-    female_first = _choose_names(rng, names.FEMALE_FIRST, group, "f")
-    male_first = _choose_names(rng, names.MALE_FIRST, group, "m")
-    surname = _choose_names(rng, names.SURNAMES, group, "last_name")
+    shares = np.array(names.GROUP_SHARES) / sum(names.GROUP_SHARES)
+    group = rng.choice(len(names.POPULATION_GROUPS), size=n, p=shares).astype(np.int64)
+    slot = group * 2 + male
+    first = _choose_names(rng, (names.FEMALE_FIRST, names.MALE_FIRST), slot, "first_name")
+    surname = _choose_names(rng, (names.SURNAMES, names.SURNAMES), slot, "last_name")
 
     sub_w = np.array([s[3] for s in names.SUBURBS])
     suburb_idx = rng.choice(len(names.SUBURBS), size=n, p=sub_w / sub_w.sum())
@@ -118,10 +144,9 @@ def generate_population(num_people: int, seed: int, reference: date) -> pl.DataF
         {
             "person_id": ascii_matrix_to_series("person_id", person_ids),
             "national_id": ascii_matrix_to_series("national_id", ids),
-            "_f": female_first,
-            "_m": male_first,
+            "first_name": first,
             "last_name": surname,
-            "_male": pl.Series(male),
+            "sex": pick(("F", "M"), male.astype(np.int64), "sex"),
             "birth_date": pl.Series(born.astype(np.int32)).cast(pl.Date),
             "population_group": pick(names.POPULATION_GROUPS, group, "population_group"),
             "_house": pl.Series(house),
@@ -135,14 +160,14 @@ def generate_population(num_people: int, seed: int, reference: date) -> pl.DataF
     return frame.select(
         "person_id",
         "national_id",
-        pl.when(pl.col("_male")).then(pl.col("_m")).otherwise(pl.col("_f")).alias("first_name"),
+        "first_name",
         "last_name",
-        pl.when(pl.col("_male")).then(pl.lit("M")).otherwise(pl.lit("F")).alias("sex"),
+        "sex",
         "birth_date",
         "population_group",
-        pl.concat_str(
-            [pl.col("_house").cast(pl.String), pl.col("_street")], separator=" "
-        ).alias("address_line"),
+        pl.concat_str([pl.col("_house").cast(pl.String), pl.col("_street")], separator=" ").alias(
+            "address_line"
+        ),
         "suburb",
         "city",
         pl.lit("Gauteng").alias("province"),

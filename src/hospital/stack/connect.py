@@ -72,9 +72,12 @@ class ConnectClient:
             tasks = state.get("tasks", [])
             for task in tasks:
                 if task.get("state") == "FAILED":
-                    raise StackError(f"connector {name} task failed: {task.get('trace', '')[:2000]}")
-            if state.get("connector", {}).get("state") == "RUNNING" and tasks and all(
-                t.get("state") == "RUNNING" for t in tasks
+                    trace = str(task.get("trace", ""))[:2000]
+                    raise StackError(f"connector {name} task failed: {trace}")
+            if (
+                state.get("connector", {}).get("state") == "RUNNING"
+                and tasks
+                and all(t.get("state") == "RUNNING" for t in tasks)
             ):
                 return state
             time.sleep(0.5)

@@ -90,8 +90,15 @@ def ensure_resolved(settings: Settings, force: bool = False) -> JvmLayout:
         shutil.rmtree(jvm.lib)
     jvm.root.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
-         f"-DoutputDirectory={jvm.lib}"],
+        [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={jvm.lib}",
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -23,7 +23,8 @@ def broker_answers(bootstrap: str, timeout: float = 5.0) -> bool:
     """True when the broker returns cluster metadata."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet})
+    conf: dict[str, object] = {"bootstrap.servers": bootstrap, "logger": _quiet}
+    admin = AdminClient(conf)  # type: ignore[arg-type]
     try:
         metadata = admin.list_topics(timeout=timeout)
     except Exception:  # any client error means "not healthy"
@@ -106,8 +107,15 @@ class Kafka(Service):
             cluster_file.write_text(base64.urlsafe_b64encode(raw).decode().rstrip("=") + "\n")
         cluster_id = cluster_file.read_text().strip()
         argv = jvm.java_command(
-            self.settings, 256, "kafka.tools.StorageTool",
-            "format", "-t", cluster_id, "-c", str(self.config_path), "--ignore-formatted",
+            self.settings,
+            256,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.config_path),
+            "--ignore-formatted",
         )
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ class Stack:
     def up(self, report: Reporter = _silent, migrate: bool = True) -> list[StepResult]:
         """Start what is not healthy; leave healthy services alone. Idempotent."""
         self.settings.stack_path.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.settings.stack_path, 0o755)
+        self.settings.stack_path.chmod(0o755)
         if any(not s.external for s in (self.kafka, self.connect)) and not jvm.is_resolved(
             self.settings
         ):

@@ -124,11 +124,14 @@ class Postgres(Service):
             self._run(
                 [
                     str(bindir / "initdb"),
-                    "-D", str(self.data),
-                    "-U", self.settings.pg_superuser,
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    self.settings.pg_superuser,
                     f"--pwfile={pwfile}",
                     "--auth=scram-sha-256",
-                    "-E", "UTF8",
+                    "-E",
+                    "UTF8",
                     "--no-locale",
                 ],
                 "initdb",
@@ -175,8 +178,15 @@ class Postgres(Service):
         self._write_config()
         self._run(
             [
-                str(bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_path),
-                "-w", "-t", "120", "start",
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log_path),
+                "-w",
+                "-t",
+                "120",
+                "start",
             ],
             "start",
         )

@@ -16,7 +16,8 @@ def java(settings: Settings) -> str:
     path = shutil.which(settings.java_bin)
     if not path:
         raise PrerequisiteError(
-            "Java 17 or newer is required: install it (Debian: apt-get install openjdk-17-jre-headless)."
+            "Java 17 or newer is required: install it "
+            "(Debian: apt-get install openjdk-17-jre-headless)."
         )
     out = subprocess.run([path, "-version"], capture_output=True, text=True, check=False)
     match = re.search(r'version "(\d+)', out.stderr + out.stdout)

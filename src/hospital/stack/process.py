@@ -6,6 +6,7 @@ the process with, so a recycled pid is never mistaken for (or killed as) one of 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -78,10 +79,8 @@ def terminate(pid: int, marker: str, timeout: float = 30.0) -> None:
 
 def _reap(pid: int) -> None:
     # Children of this very process (tests start services in-process) must be reaped.
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def wait_until(check: Callable[[], object], timeout: float, interval: float = 0.5) -> bool:

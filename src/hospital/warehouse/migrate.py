@@ -44,7 +44,7 @@ def _run(settings: Settings, tree: Tree, action: str, revision: str) -> None:
             else:
                 command.downgrade(cfg, revision)
     except SQLAlchemyError as exc:
-        raise MigrationError(f"{action} of the {tree} database to {revision} failed: {exc}") from exc
+        raise MigrationError(f"{action} of {tree} to {revision} failed: {exc}") from exc
     finally:
         engine.dispose()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from hospital.settings import ROLE_NAMES, Settings
+from hospital.settings import ROLE_NAMES, Database, Settings
 
 
 def _create_role(cur: psycopg.Cursor[tuple[object, ...]], role: str, password: str) -> None:
@@ -63,6 +63,10 @@ def bootstrap(settings: Settings) -> None:
             _create_role(cur, role, settings.password(role))  # type: ignore[arg-type]
         _create_database(cur, "ehr", "ehr_writer")
         _create_database(cur, "hospital", "hospital_app")
-    for database, grants in (("ehr", EHR_GRANTS), ("hospital", HOSPITAL_GRANTS)):
-        with psycopg.connect(settings.dsn(database, "superuser"), autocommit=True) as conn:  # type: ignore[arg-type]
-            conn.execute(grants)  # type: ignore[call-overload]
+    grants_by_db: tuple[tuple[Database, str], ...] = (
+        ("ehr", EHR_GRANTS),
+        ("hospital", HOSPITAL_GRANTS),
+    )
+    for database, grants in grants_by_db:
+        with psycopg.connect(settings.dsn(database, "superuser"), autocommit=True) as conn:
+            conn.execute(grants.encode())
