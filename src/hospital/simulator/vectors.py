@@ -51,42 +51,6 @@ def digits(values: npt.NDArray[np.integer], width: int) -> U8:
     return np.ascontiguousarray(planes.T)
 
 
-def _hex_quads() -> npt.NDArray[np.uint32]:
-    """Two bytes (as a native uint16) -> their four hex characters (one uint32, text order)."""
-    pairs = np.stack([_HEX[np.arange(256) >> 4], _HEX[np.arange(256) & 15]], axis=1)
-    two = np.arange(65536, dtype=np.uint16).view(np.uint8).reshape(-1, 2)
-    quads = np.concatenate([pairs[two[:, 0]], pairs[two[:, 1]]], axis=1)
-    return np.ascontiguousarray(quads).view(np.uint32).reshape(-1)
-
-
-# One lookup per two bytes halves the gathers versus a per-byte table.
-_HEX_QUADS = _hex_quads()
-
-
-def ascii_matrix_to_series(name: str, chars: U8) -> pl.Series:
-    """An ``(n, width)`` ASCII matrix as a polars string column, without per-row Python work."""
-    n, width = chars.shape
-    data = np.ascontiguousarray(chars).reshape(-1)
-    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
-    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
-    return pl.Series(name, pl.from_arrow(arr)).cast(pl.String)
-
-
-def digits(values: npt.NDArray[np.integer], width: int) -> U8:
-    """Zero-padded decimal digits of non-negative integers (< 2**31) as an ASCII matrix."""
-    v = values.astype(np.int32, copy=True)
-    out = np.empty((v.shape[0], width), dtype=np.uint8)
-    pos = width
-    # Two digits per pass through a 100-entry table: half the (slow) integer divisions.
-    while pos >= 2:
-        v, rem = np.divmod(v, 100)
-        out[:, pos - 2 : pos] = _PAIRS_00_99[rem]
-        pos -= 2
-    if pos == 1:
-        out[:, 0] = (v % 10 + _ZERO).astype(np.uint8)
-    return out
-
-
 def random_uuids(rng: np.random.Generator, n: int) -> U8:
     """RFC 4122 version-4 layout UUIDs drawn from ``rng`` (deterministic, unlike ``uuid4``)."""
     raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from hospital.errors import StackError
-from hospital.settings import Settings
+from hospital.settings import Settings, port_in_use
 from hospital.stack import prerequisites
 from hospital.stack.process import alive, read_pid, tail
 from hospital.stack.service import Service
@@ -173,6 +173,11 @@ class Postgres(Service):
                 raise StackError("the external PostgreSQL (EHR_DSN/HOSPITAL_DSN) does not answer")
             return
         bindir = prerequisites.pg_bindir(self.settings)
+        if self.pid() is None and port_in_use(self.settings.host, self.settings.pg_port):
+            raise StackError(
+                f"port {self.settings.pg_port} is already in use by another program: "
+                "set PG_PORT to a free port"
+            )
         if not (self.data / "PG_VERSION").exists():
             self._initdb(bindir)
         self._write_config()

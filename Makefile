@@ -1,0 +1,55 @@
+# The commands that matter. `make run` runs the main job end to end on a fresh machine;
+# `make test` starts the test stack, runs every test against it, and stops it (even on failure).
+UV ?= uv
+TEST_ENV := tests/test.env
+DAYS ?= 7
+PEOPLE ?= 200000
+
+.PHONY: setup run test test-unit lint format typecheck stack-up stack-down stack-status bench clean
+
+setup:  ## Python deps (uv.lock) and the Kafka/Debezium jars (Maven Central)
+	$(UV) sync --frozen
+	$(UV) run hospital stack setup
+
+run: setup  ## main job: stack up, simulate DAYS days into the EHR, load FHIR samples, status
+	$(UV) run hospital stack up
+	$(UV) run hospital simulate range --days $(DAYS) --people $(PEOPLE)
+	$(UV) run hospital fhir ingest ../shared/samples/fhir-synthea
+	$(UV) run hospital stack status
+
+test: setup  ## all tests (unit + integration) against the real test stack
+	@set -a; . ./$(TEST_ENV); set +a; \
+	$(UV) run hospital stack up; up=$$?; \
+	if [ $$up -eq 0 ]; then $(UV) run pytest; rc=$$?; else rc=$$up; fi; \
+	$(UV) run hospital stack down; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; rc=1; fi; \
+	exit $$rc
+
+test-unit:  ## tests that need no services
+	$(UV) run pytest -m "not integration"
+
+lint:  ## ruff lint + format check + mypy
+	$(UV) run ruff check src tests bench
+	$(UV) run ruff format --check src tests bench
+	$(UV) run mypy src
+
+format:
+	$(UV) run ruff check --fix src tests bench
+	$(UV) run ruff format src tests bench
+
+stack-up:
+	$(UV) run hospital stack up
+
+stack-down:
+	$(UV) run hospital stack down
+
+stack-status:
+	$(UV) run hospital stack status
+
+bench:  ## every benchmark; results in bench/results/*.json
+	@for b in bench/*.py; do echo "== $$b"; $(UV) run python $$b || exit 1; done
+
+clean:  ## stop stacks and delete their state (data, logs, jars)
+	-$(UV) run hospital stack down
+	-set -a; . ./$(TEST_ENV); set +a; $(UV) run hospital stack down
+	rm -rf .stack .stack-test lake
