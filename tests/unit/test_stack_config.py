@@ -49,3 +49,18 @@ def test_generated_configs_bind_to_loopback_only(tmp_path: Path) -> None:
     connect = Connect(settings).properties()
     assert f"listeners=http://127.0.0.1:{settings.connect_port}" in connect
     assert f"plugin.path={tmp_path / 'jvm' / 'plugins'}" in connect
+
+
+def test_missing_prerequisites_say_what_to_install(tmp_path: Path) -> None:
+    from hospital.errors import PrerequisiteError
+    from hospital.stack import prerequisites
+
+    settings = load_settings(
+        java_bin="no-such-java", maven_bin="no-such-mvn", pg_bindir=tmp_path / "nothing"
+    )
+    with pytest.raises(PrerequisiteError, match="Java 17"):
+        prerequisites.java(settings)
+    with pytest.raises(PrerequisiteError, match="apt-get install maven"):
+        prerequisites.maven(settings)
+    found = prerequisites.pg_bindir(settings)  # falls back to pg_config / /usr/lib/postgresql
+    assert (found / "initdb").exists()

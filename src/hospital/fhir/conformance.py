@@ -43,8 +43,7 @@ def suite_files(directory: Path) -> list[Path]:
     """The suite's test files (every ``*.json`` except the schema), sorted."""
     if not directory.is_dir():
         raise FhirError(
-            f"SQL-on-FHIR conformance suite not found at {directory} "
-            f"(set {ENV_VAR} to its folder)"
+            f"SQL-on-FHIR conformance suite not found at {directory} (set {ENV_VAR} to its folder)"
         )
     return sorted(p for p in directory.glob("*.json") if p.name != "tests.schema.json")
 

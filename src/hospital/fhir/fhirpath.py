@@ -19,16 +19,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from fhirpathpy.engine import do_eval
+from fhirpathpy.engine import do_eval as _fp_do_eval
 from fhirpathpy.engine import util as fp_util
 from fhirpathpy.engine.invocations.constants import constants as fp_constants
 from fhirpathpy.engine.nodes import FP_DateTime, FP_Time, FP_Type, ResourceNode, TypeInfo
 from fhirpathpy.models import models as fp_models
-from fhirpathpy.parser import parse as fp_parse
+from fhirpathpy.parser import parse as _fp_parse
 
 from hospital.errors import FhirError
 
 R4_MODEL: Final[dict[str, Any]] = fp_models["r4"]
+
+# fhirpathpy ships py.typed but its functions are unannotated: typed handles for strict mypy.
+_get_data: Callable[[Any], Any] = fp_util.get_data
+_do_eval: Callable[[dict[str, Any], list[Any], dict[str, Any]], Any] = _fp_do_eval
+_parse: Callable[[str], dict[str, Any]] = _fp_parse
+_new_node: Callable[[Any, str], ResourceNode] = ResourceNode
+_reset_constants: Callable[[], None] = fp_constants.reset
 
 # Environment variables every expression may use besides the view's constants.
 BUILTIN_VARIABLES: Final = frozenset(
@@ -40,7 +47,7 @@ BUILTIN_VARIABLES: Final = frozenset(
 
 
 def _data(item: Any) -> Any:
-    return fp_util.get_data(item)
+    return _get_data(item)
 
 
 def resource_key(resource: Mapping[str, Any]) -> str | None:
@@ -106,7 +113,9 @@ _DATE_RE: Final = re.compile(
     r"(?:T(?P<h>\d{2})(?::(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d+))?)?)?"
     r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
-_TIME_RE: Final = re.compile(r"^(?P<h>\d{2})(?::(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d+))?)?)?$")
+_TIME_RE: Final = re.compile(
+    r"^(?P<h>\d{2})(?::(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d+))?)?)?$"
+)
 
 
 def _time_boundary(groups: Mapping[str, str | None], high: bool) -> str:
@@ -204,6 +213,7 @@ class _Fallback(Exception):
 
 # Steps work on plain JSON values; the FHIR type of the result is known statically.
 Step = Callable[[list[Any]], list[Any]]
+_UNSET: Final[Any] = object()
 _ANY: Final = "System.Any"  # the type after a function whose result is no FHIR element
 
 
@@ -449,13 +459,17 @@ class Expression:
         return self._plans[focus_type]
 
     def _fast(self, focus: Any) -> tuple[list[Any], str] | None:
-        if isinstance(focus, ResourceNode):
+        # Called once per cell during ingestion: kept flat on purpose.
+        kind = type(focus)
+        if kind is dict:
+            data, focus_type = focus, focus.get("resourceType") or ""
+        elif kind is ResourceNode:
             data, focus_type = focus.data, focus.path or ""
-        elif isinstance(focus, dict):
-            data, focus_type = focus, str(focus.get("resourceType", ""))
         else:
             return None
-        plan = self.plan(focus_type)
+        plan = self._plans.get(focus_type, _UNSET)
+        if plan is _UNSET:
+            plan = self.plan(focus_type)
         if plan is None:
             return None
         items = [data]
@@ -482,15 +496,15 @@ class Expression:
         fast = self._fast(focus)
         if fast is not None:
             items, result_type = fast
-            return [ResourceNode(item, result_type) for item in items]
+            return [_new_node(item, result_type) for item in items]
         return self.evaluate_slow(focus, variables)
 
     def evaluate_slow(self, focus: Any, variables: Mapping[str, Any]) -> list[Any]:
         """Evaluate with fhirpathpy only (the reference the fast path is tested against)."""
-        fp_constants.reset()
+        _reset_constants()
         # fhirpathpy keeps the model in a class attribute set by some functions only (ofType);
         # set it so that type checks never see a model left over from another caller.
-        TypeInfo.model = R4_MODEL
+        setattr(TypeInfo, "model", R4_MODEL)  # noqa: B010 (the attribute is typed as None)
         root = [] if focus is None else [focus]
         ctx: dict[str, Any] = {
             "dataRoot": root,
@@ -500,7 +514,7 @@ class Expression:
             "userInvocationTable": USER_FUNCTIONS,
         }
         try:
-            result = do_eval(ctx, root, self.tree["children"][0])
+            result = _do_eval(ctx, root, self.tree["children"][0])
         except FhirError:
             raise
         except Exception as exc:  # fhirpathpy raises bare Exceptions for evaluation errors
@@ -513,7 +527,7 @@ def compile_expression(text: object) -> Expression:
     if not isinstance(text, str) or not text.strip():
         raise FhirError(f"a FHIRPath expression must be a non-empty string, got {text!r}")
     try:
-        tree = fp_parse(text)
+        tree = _parse(text)
     except Exception as exc:  # the ANTLR lexer/parser raises its own exception types
         raise FhirError(f"invalid FHIRPath {text!r}: {exc}") from exc
     children = tree.get("children") if isinstance(tree, dict) else None
@@ -526,8 +540,10 @@ def to_python(item: Any) -> Any:
     """A FHIRPath result item as a plain JSON-like Python value."""
     value = _data(item)
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and "." not in str(value) else (
-            float(value)
+        return (
+            int(value)
+            if value == value.to_integral_value() and "." not in str(value)
+            else (float(value))
         )
     if isinstance(value, FP_Type):
         return str(value)

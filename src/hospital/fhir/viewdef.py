@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import product
@@ -28,10 +28,12 @@ from hospital.fhir.fhirpath import (
     BUILTIN_VARIABLES,
     Expression,
     compile_expression,
-    plain_values,
 )
 
 Row = dict[str, Any]
+
+_date_value: Callable[[str], Any] = FP_DateTime
+_time_value: Callable[[str], Any] = FP_Time
 
 _NAME_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _SELECT_KEYS: Final = frozenset(
@@ -150,7 +152,9 @@ def _convert(value: Any, type_name: str | None) -> Any:
     return value
 
 
-def _repeat_foci(exprs: Sequence[Expression], focus: Any, variables: Mapping[str, Any]) -> list[Any]:
+def _repeat_foci(
+    exprs: Sequence[Expression], focus: Any, variables: Mapping[str, Any]
+) -> list[Any]:
     """Depth-first: each node reached by any path, then what the paths reach from it."""
     out: list[Any] = []
 
@@ -186,14 +190,14 @@ def _select_rows(select: Select, focus: Any, variables: dict[str, Any], index: i
     rows: list[Row] = []
     for position, item in enumerate(foci):
         row_index = position if iterated else index
-        scoped = {**variables, "rowIndex": row_index} if row_index != variables["rowIndex"] else (
-            variables
+        scoped = (
+            {**variables, "rowIndex": row_index}
+            if row_index != variables["rowIndex"]
+            else (variables)
         )
         parts: list[list[Row]] = []
         if select.columns:
-            parts.append(
-                [{col.name: _column_value(col, item, scoped) for col in select.columns}]
-            )
+            parts.append([{col.name: _column_value(col, item, scoped) for col in select.columns}])
         for child in select.selects:
             parts.append(_select_rows(child, item, scoped, row_index))
         if select.union_all:
@@ -222,9 +226,9 @@ def _constant_value(spec: Mapping[str, Any], index: int) -> tuple[str, Any]:
     key = value_keys[0]
     value = spec[key]
     if key in _DATE_CONSTANTS and isinstance(value, str):
-        return name, FP_DateTime(value)
+        return name, _date_value(value)
     if key == "valueTime" and isinstance(value, str):
-        return name, FP_Time(value)
+        return name, _time_value(value)
     if key == "valueDecimal" and isinstance(value, int | float):
         return name, Decimal(str(value))
     return name, value
@@ -359,9 +363,9 @@ def compile_view(definition: object) -> View:
         if not isinstance(spec, Mapping):
             raise FhirError(f"where[{i}] must be an object")
         where.append(compiler.expression(spec.get("path"), f"where[{i}].path"))
-    name = definition.get("name")
+    view_name = definition.get("name")
     return View(
-        name=name if isinstance(name, str) else resource.lower(),
+        name=view_name if isinstance(view_name, str) else resource.lower(),
         resource=resource,
         root=root,
         where=tuple(where),

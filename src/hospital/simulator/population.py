@@ -177,6 +177,24 @@ def generate_population(num_people: int, seed: int, reference: date) -> pl.DataF
 
 
 @dataclass(frozen=True)
+class People:
+    """The population frame plus the numpy columns the daily simulation reads."""
+
+    frame: pl.DataFrame
+    birth: npt.NDArray[np.int64]  # days since 1970-01-01
+    male: npt.NDArray[np.bool_]
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame) -> People:
+        birth = frame["birth_date"].cast(pl.Int32).to_numpy().astype(np.int64)
+        return cls(frame=frame, birth=birth, male=(frame["sex"] == "M").to_numpy())
+
+    @property
+    def size(self) -> int:
+        return self.frame.height
+
+
+@dataclass(frozen=True)
 class PopulationFiles:
     csv: Path
     parquet: Path

@@ -119,6 +119,8 @@ class Connect(Service):
         return pid if alive(pid, str(self.config_path)) else None
 
     def healthy(self) -> bool:
+        if self.pid() is None:
+            return False
         try:
             plugins = ConnectClient(self.settings.connect_url, timeout=5).plugins()
         except (StackError, httpx.HTTPError):
@@ -152,6 +154,9 @@ class Connect(Service):
                 f"rest.advertised.port={s.connect_port}",
                 f"plugin.path={jvm.layout(s).plugins}",
                 "connector.client.config.override.policy=All",
+                # Both Debezium plugins ship ServiceLoader manifests; skipping the reflective
+                # classpath scan saves ~20 s of start-up on 2 cores.
+                "plugin.discovery=service_load",
                 "",
             ]
         )

@@ -64,7 +64,9 @@ class Kafka(Service):
         return pid if alive(pid, str(self.config_path)) else None
 
     def healthy(self) -> bool:
-        if not self.external and not port_in_use(self.settings.host, self.settings.kafka_port):
+        if not self.external and (
+            self.pid() is None or not port_in_use(self.settings.host, self.settings.kafka_port)
+        ):
             return False
         return broker_answers(self.settings.bootstrap_servers)
 

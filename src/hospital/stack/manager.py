@@ -76,7 +76,11 @@ class Stack:
                 report(svc.name, "starting")
                 svc.start()
                 action = "restarted" if restarted else "started"
-            if svc is self.postgres and migrate:
+            if (
+                svc is self.postgres
+                and migrate
+                and (action != "already running" or not self.schema_current())
+            ):
                 report("postgres", "roles, databases and migrations")
                 self.migrate()
             results.append(StepResult(svc.name, action, time.perf_counter() - started))
@@ -89,6 +93,17 @@ class Stack:
         if self.settings.local_postgres:
             roles.bootstrap(self.settings)
         migrate.upgrade(self.settings)
+
+    def schema_current(self) -> bool:
+        """True when both databases are at the newest migration the code knows."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from hospital.warehouse import migrate
+
+        try:
+            return all(migrate.current(self.settings, t) == migrate.heads(t) for t in migrate.TREES)
+        except SQLAlchemyError:
+            return False
 
     def down(self, report: Reporter = _silent) -> list[StepResult]:
         """Stop exactly the processes this stack started, in reverse order."""

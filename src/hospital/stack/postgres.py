@@ -79,6 +79,10 @@ class Postgres(Service):
         return pid if alive(pid, str(self.data)) else None
 
     def healthy(self) -> bool:
+        # A local cluster is ours only while our postmaster runs: another server answering on
+        # the port with the same password must not pass for it.
+        if not self.external and self.pid() is None:
+            return False
         try:
             dsn = (
                 self.settings.dsn("ehr", "hospital_app")

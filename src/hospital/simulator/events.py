@@ -1,0 +1,115 @@
+"""Real-time events and batch records of a simulated day, for the stream and batch paths.
+
+Pure: :func:`day_events` turns a :class:`DayResult` into plain dataclasses (time-ordered) and
+polars frames; :func:`ticks` groups events into windows of the stream cadence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from hospital.clock import day_start
+from hospital.simulator.activity import DayResult
+
+
+@dataclass(frozen=True)
+class Event:
+    """One real-time event. ``kind``: admission, discharge, transfer or transport."""
+
+    kind: str
+    event_id: str
+    occurred_at: datetime
+    patient_id: str
+    department_code: str | None
+    detail: dict[str, str | int | None]
+
+    def as_record(self) -> dict[str, object]:
+        record = asdict(self)
+        record["occurred_at"] = self.occurred_at.isoformat()
+        return record
+
+
+@dataclass(frozen=True)
+class BatchRecords:
+    """The day's batch files (hospital-side tables)."""
+
+    admissions: pl.DataFrame
+    discharges: pl.DataFrame
+    staff_assignments: pl.DataFrame
+    pharmacy_orders: pl.DataFrame
+    transfers: pl.DataFrame
+    transports: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class DayEvents:
+    day: date
+    realtime: list[Event]
+    batch: BatchRecords
+
+
+def _events(
+    frame: pl.DataFrame, kind: str, id_col: str, time_col: str, dept_col: str | None
+) -> list[Event]:
+    out = []
+    for row in frame.iter_rows(named=True):
+        detail = {
+            k: (v.isoformat() if isinstance(v, datetime | date) else v)
+            for k, v in row.items()
+            if k not in (id_col, time_col, "patient_id")
+        }
+        out.append(
+            Event(
+                kind=kind,
+                event_id=str(row[id_col]),
+                occurred_at=row[time_col],
+                patient_id=str(row["patient_id"]),
+                department_code=row[dept_col] if dept_col else None,
+                detail=detail,  # type: ignore[arg-type]
+            )
+        )
+    return out
+
+
+def day_events(result: DayResult) -> DayEvents:
+    """Events of ``result.day`` in time order (ties broken by kind and id, so it is stable)."""
+    start = day_start(result.day)
+    admissions = result.admissions.filter(pl.col("admitted_at") >= start)
+    events = (
+        _events(admissions, "admission", "admission_id", "admitted_at", "department_code")
+        + _events(
+            result.discharges, "discharge", "admission_id", "discharged_at", "department_code"
+        )
+        + _events(result.transfers, "transfer", "transfer_id", "transferred_at", "to_department")
+        + _events(result.transports, "transport", "transport_id", "arrived_at", None)
+    )
+    events.sort(key=lambda e: (e.occurred_at, e.kind, e.event_id))
+    batch = BatchRecords(
+        admissions=result.admissions,
+        discharges=result.discharges,
+        staff_assignments=result.staff_assignments,
+        pharmacy_orders=result.pharmacy_orders,
+        transfers=result.transfers,
+        transports=result.transports,
+    )
+    return DayEvents(result.day, events, batch)
+
+
+def ticks(events: DayEvents, cadence_minutes: int) -> Iterator[tuple[datetime, list[Event]]]:
+    """(window start, events in [start, start + cadence)) for every window of the day."""
+    step = timedelta(minutes=cadence_minutes)
+    t = day_start(events.day)
+    end = t + timedelta(days=1)
+    i = 0
+    evs = [e for e in events.realtime if e.occurred_at >= t]
+    while t < end:
+        window: list[Event] = []
+        while i < len(evs) and evs[i].occurred_at < t + step:
+            window.append(evs[i])
+            i += 1
+        yield t, window
+        t += step

@@ -1,0 +1,149 @@
+"""Bundle / NDJSON parsing and reference resolution (pure)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hospital.fhir.bundles import (
+    conditional_key,
+    parse_bundle,
+    parse_ndjson_text,
+    parse_text,
+)
+
+
+def _entry(resource: dict[str, Any], full_url: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"resource": resource, "request": {"method": "POST"}}
+    if full_url:
+        entry["fullUrl"] = full_url
+    return entry
+
+
+def _bundle(*entries: dict[str, Any], kind: str = "transaction") -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
+
+
+def test_urn_uuid_and_conditional_references_resolve() -> None:
+    bundle = _bundle(
+        _entry({"resourceType": "Patient", "id": "p1"}, "urn:uuid:aaa"),
+        _entry(
+            {
+                "resourceType": "Practitioner",
+                "id": "dr1",
+                "identifier": [{"system": "http://npi", "value": "42"}],
+            },
+            "urn:uuid:bbb",
+        ),
+        _entry(
+            {
+                "resourceType": "Encounter",
+                "id": "e1",
+                "subject": {"reference": "urn:uuid:aaa"},
+                "participant": [
+                    {"individual": {"reference": "Practitioner?identifier=http://npi|42"}}
+                ],
+                "serviceProvider": {"reference": "Organization?identifier=https://x|7"},
+                "contained": [{"resourceType": "Location", "id": "l"}],
+                "location": [{"location": {"reference": "#l"}}],
+            },
+            "urn:uuid:ccc",
+        ),
+    )
+    result = parse_bundle(bundle, "f.json")
+    assert result.quarantined == []
+    enc = {r.id: r for r in result.resources}["e1"].resource
+    assert enc["subject"]["reference"] == "Patient/p1"
+    assert enc["participant"][0]["individual"]["reference"] == "Practitioner/dr1"
+    org_key = conditional_key("Organization", "https://x", "7")
+    assert enc["serviceProvider"]["reference"] == f"Organization/{org_key}"
+    assert enc["location"][0]["location"]["reference"] == "#l"
+    # Same identifier -> same key, whichever file it comes from.
+    assert conditional_key("Organization", "https://x", "7") == org_key
+
+
+def test_bad_entries_are_quarantined_and_the_rest_loads() -> None:
+    bundle = _bundle(
+        _entry({"resourceType": "Patient", "id": "ok"}, "urn:uuid:1"),
+        _entry({"resourceType": "Patient"}, "urn:uuid:2"),
+        _entry({"id": "x"}),
+        _entry(
+            {"resourceType": "Observation", "id": "o", "subject": {"reference": "urn:uuid:404"}}
+        ),
+        "not an object",  # type: ignore[arg-type]
+        _entry(
+            {
+                "resourceType": "Observation",
+                "id": "o2",
+                "subject": {"reference": "Patient?name=smith"},
+            }
+        ),
+    )
+    result = parse_bundle(bundle, "f.json")
+    assert [r.id for r in result.resources] == ["ok"]
+    reasons = {q.entry_index: q.reason for q in result.quarantined}
+    assert set(reasons) == {1, 2, 3, 4, 5}
+    assert "no valid id" in reasons[1]
+    assert "resourceType" in reasons[2]
+    assert "urn:uuid:404" in reasons[3]
+    assert all(q.source == "f.json" for q in result.quarantined)
+
+
+def test_reference_to_a_quarantined_entry_is_unresolvable() -> None:
+    bundle = _bundle(
+        _entry({"resourceType": "Patient"}, "urn:uuid:p"),
+        _entry({"resourceType": "Condition", "id": "c", "subject": {"reference": "urn:uuid:p"}}),
+    )
+    result = parse_bundle(bundle, "f.json")
+    assert result.resources == []
+    assert [q.entry_index for q in result.quarantined] == [0, 1]
+
+
+def test_invalid_json_is_quarantined_with_no_entry_index() -> None:
+    result = parse_text("{not json", "broken.json")
+    assert result.resources == []
+    assert result.quarantined[0].entry_index is None
+    assert "invalid JSON" in result.quarantined[0].reason
+
+
+def test_ndjson_lines_and_bad_lines() -> None:
+    lines = [
+        json.dumps({"resourceType": "Patient", "id": "a"}),
+        "{oops",
+        "",
+        json.dumps({"resourceType": "Patient"}),
+        json.dumps(
+            {"resourceType": "Observation", "id": "o", "subject": {"reference": "Patient/a"}}
+        ),
+    ]
+    result = parse_ndjson_text("\n".join(lines), "x.ndjson")
+    assert [r.id for r in result.resources] == ["a", "o"]
+    assert [q.entry_index for q in result.quarantined] == [1, 3]
+
+
+def test_all_bundle_types_and_deletes() -> None:
+    for kind in ("transaction", "batch", "collection", "searchset"):
+        result = parse_bundle(
+            _bundle(_entry({"resourceType": "Patient", "id": "a"}), kind=kind), "f"
+        )
+        assert [r.id for r in result.resources] == ["a"]
+    result = parse_bundle(_bundle({"request": {"method": "DELETE", "url": "Patient/gone"}}), "f")
+    assert result.deleted == [("Patient", "gone")]
+    assert parse_bundle(_bundle(kind="document"), "f").quarantined
+
+
+def test_content_hash_ignores_key_order_but_not_content() -> None:
+    a = parse_text(json.dumps({"resourceType": "Patient", "id": "a", "gender": "male"}), "f")
+    b = parse_text(json.dumps({"gender": "male", "id": "a", "resourceType": "Patient"}), "f")
+    c = parse_text(json.dumps({"resourceType": "Patient", "id": "a", "gender": "female"}), "f")
+    assert a.resources[0].content_hash == b.resources[0].content_hash
+    assert a.resources[0].content_hash != c.resources[0].content_hash
+
+
+def test_samples_parse_without_quarantine(sample_files: list) -> None:  # type: ignore[type-arg]
+    for path in sample_files:
+        result = parse_text(path.read_text("utf-8"), str(path))
+        assert result.quarantined == []
+        for r in result.resources:
+            assert '"reference":"urn:uuid:' not in r.canonical_json
+            assert '"reference":"Practitioner?' not in r.canonical_json
