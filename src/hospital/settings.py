@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hospital.errors import ConfigError
@@ -41,12 +41,20 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        populate_by_name=True,
     )
 
     # --- where things live -------------------------------------------------------------------
-    stack_dir: Path = Field(default=Path(".stack"), description="HOSPITAL_STACK_DIR")
-    lake_dir: Path = Field(default=Path("lake"), description="HOSPITAL_LAKE_DIR")
-    host: str = Field(default="127.0.0.1", description="HOSPITAL_BIND_HOST")
+    # Prefixed names: STACK_DIR or HOST alone would collide with other tools' variables.
+    stack_dir: Path = Field(
+        default=Path(".stack"), validation_alias=AliasChoices("HOSPITAL_STACK_DIR", "stack_dir")
+    )
+    lake_dir: Path = Field(
+        default=Path("lake"), validation_alias=AliasChoices("HOSPITAL_LAKE_DIR", "lake_dir")
+    )
+    host: str = Field(
+        default="127.0.0.1", validation_alias=AliasChoices("HOSPITAL_BIND_HOST", "host")
+    )
 
     # --- PostgreSQL ----------------------------------------------------------------------------
     pg_port: Port = 55432
@@ -192,8 +200,17 @@ def _dsn_to_url(dsn: str) -> str:
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings, turning pydantic's report into one sentence per bad variable."""
+    # Overrides may use field names or variable names; the last one given wins.
+    names = {name: name for name in Settings.model_fields}
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.validation_alias, AliasChoices):
+            names.update({str(choice).lower(): name for choice in field.validation_alias.choices})
+    unknown = sorted(k.upper() for k in overrides if k.lower() not in names)
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+    values = {names[k.lower()]: v for k, v in overrides.items()}
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

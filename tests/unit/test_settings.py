@@ -88,3 +88,30 @@ def test_importing_the_package_reads_no_environment(monkeypatch: pytest.MonkeyPa
     fresh_error = importlib.import_module("hospital.errors").ConfigError
     with pytest.raises(fresh_error, match="NUM_PEOPLE"):
         importlib.import_module("hospital.settings").load_settings()
+
+
+def test_prefixed_directory_variables_and_unknown_overrides(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOSPITAL_STACK_DIR", str(tmp_path / "st"))
+    monkeypatch.setenv("HOSPITAL_LAKE_DIR", str(tmp_path / "lk"))
+    s = load_settings()
+    assert s.stack_path == tmp_path / "st"
+    assert s.lake_path == tmp_path / "lk"
+    assert load_settings(hospital_stack_dir=tmp_path / "x").stack_path == tmp_path / "x"
+    with pytest.raises(ConfigError, match="NO_SUCH_THING"):
+        load_settings(no_such_thing=1)
+
+
+def test_env_example_documents_every_setting() -> None:
+    text = (ROOT / ".env.example").read_text()
+    documented = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in text.splitlines()
+        if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()
+    }
+    expected = set()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        expected.add(str(alias.choices[0]) if alias is not None else name.upper())  # type: ignore[union-attr]
+    assert expected - documented == set()

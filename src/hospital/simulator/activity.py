@@ -26,6 +26,7 @@ STREAM_CENSUS = 4
 DAY_S = 86_400
 US = 1_000_000
 TS = pl.Datetime("us", "UTC")
+Schema = dict[str, pl.DataType | type[pl.DataType]]
 
 # Monday..Sunday demand relative to the weekly mean.
 WEEKDAY_FACTOR = np.array([1.12, 1.06, 1.0, 1.0, 1.04, 0.92, 0.86])
@@ -135,21 +136,26 @@ class _Pending:
     deleted_notes: list[pl.DataFrame] = field(default_factory=list)
 
 
-VISIT_UPDATE_SCHEMA = {"visit_id": pl.String, "ended_at": TS, "status": pl.String, "updated_at": TS}
-MED_UPDATE_SCHEMA = {
+VISIT_UPDATE_SCHEMA: Schema = {
+    "visit_id": pl.String,
+    "ended_at": TS,
+    "status": pl.String,
+    "updated_at": TS,
+}
+MED_UPDATE_SCHEMA: Schema = {
     "medication_id": pl.String,
     "end_date": pl.Date,
     "status": pl.String,
     "updated_at": TS,
 }
-ALLERGY_UPDATE_SCHEMA = {
+ALLERGY_UPDATE_SCHEMA: Schema = {
     "allergy_id": pl.String,
     "severity": pl.String,
     "status": pl.String,
     "updated_at": TS,
 }
-DELETE_DX_SCHEMA = {"diagnosis_id": pl.String}
-DELETE_NOTE_SCHEMA = {"note_id": pl.String}
+DELETE_DX_SCHEMA: Schema = {"diagnosis_id": pl.String}
+DELETE_NOTE_SCHEMA: Schema = {"note_id": pl.String}
 
 
 def _concat(
@@ -266,7 +272,9 @@ class HospitalSim:
         move_kind = rng.random(moves_n)
         move_area = rng.integers(0, len(catalog.SERVICE_AREAS), size=moves_n)
         move_ids = _ids(rng, moves_n, "transfer_id").to_list()
-        divert_to = rng.integers(0, len(catalog.OTHER_FACILITIES), size=total)
+        divert_to: npt.NDArray[np.int64] = np.asarray(
+            rng.integers(0, len(catalog.OTHER_FACILITIES), size=total), dtype=np.int64
+        )
         events: list[tuple[int, int, int]] = []  # (second, order, index): discharges first
         todays = [a for a in self.inpatients.values() if a.discharge_day == d]
         events += [(a.discharge_s, 0, i) for i, a in enumerate(todays)]
@@ -633,7 +641,9 @@ class HospitalSim:
         ).with_columns(
             pl.col("diagnosed_at").alias("created_at"), pl.col("diagnosed_at").alias("updated_at")
         )
-        wrong = rng.random(m) < 0.015  # entered in error: removed the next day
+        wrong = np.asarray(
+            rng.random(m) < 0.015, dtype=np.bool_
+        )  # entered in error: removed the next day
         self._due(d + 1).deleted_diagnoses.append(
             diagnoses.filter(pl.Series(wrong)).select("diagnosis_id")
         )
@@ -721,7 +731,7 @@ class HospitalSim:
         for due_day, part in (
             med_end.filter(pl.col("_due") > d).partition_by("_due", as_dict=True).items()
         ):
-            self._due(int(due_day[0])).medication_updates.append(part.drop("_due"))  # type: ignore[arg-type]
+            self._due(int(due_day[0])).medication_updates.append(part.drop("_due"))
 
         qty = np.where(course > 0, course, 30) * 2
         pharmacy_orders = pl.DataFrame(
@@ -1017,7 +1027,7 @@ class HospitalSim:
         ).with_columns(pl.col("admitted_at").alias("updated_at"))
 
 
-ADMISSION_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+ADMISSION_SCHEMA: Schema = {
     "admission_id": pl.String,
     "patient_id": pl.String,
     "visit_id": pl.String,
@@ -1028,7 +1038,7 @@ ADMISSION_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "status": pl.String,
     "updated_at": TS,
 }
-DISCHARGE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+DISCHARGE_SCHEMA: Schema = {
     "admission_id": pl.String,
     "patient_id": pl.String,
     "visit_id": pl.String,
@@ -1038,7 +1048,7 @@ DISCHARGE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "status": pl.String,
     "updated_at": TS,
 }
-TRANSFER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+TRANSFER_SCHEMA: Schema = {
     "transfer_id": pl.String,
     "patient_id": pl.String,
     "admission_id": pl.String,

@@ -19,7 +19,6 @@ from pathlib import Path
 import polars as pl
 
 from hospital.clock import day_start
-
 from hospital.errors import SimulationError
 from hospital.settings import Settings
 from hospital.simulator import catalog

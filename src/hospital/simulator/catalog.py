@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- the condition table reads best as one row per line
 """The hospital's fixed reference data: departments, facilities, conditions, drugs, treatments.
 
 A fictional Johannesburg state hospital (about 1,100 beds), with the referral hospitals around it.

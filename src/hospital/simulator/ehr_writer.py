@@ -193,7 +193,8 @@ class EhrWriter:
                     )
                     deleted += cur.rowcount
             cur.execute(
-                "INSERT INTO sim_days (sim_day, inserted, updated, deleted) VALUES (%s, %s, %s, %s)",
+                "INSERT INTO sim_days (sim_day, inserted, updated, deleted) "
+                "VALUES (%s, %s, %s, %s)",
                 (result.day, inserted, updated, deleted),
             )
         return DayWrite(result.day, True, inserted, updated, deleted)

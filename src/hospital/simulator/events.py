@@ -69,7 +69,7 @@ def _events(
                 occurred_at=row[time_col],
                 patient_id=str(row["patient_id"]),
                 department_code=row[dept_col] if dept_col else None,
-                detail=detail,  # type: ignore[arg-type]
+                detail=detail,
             )
         )
     return out

@@ -104,7 +104,7 @@ def sorted_birth_days(rng: np.random.Generator, n: int, reference: date) -> npt.
 
 
 def generate_population(num_people: int, seed: int, reference: date) -> pl.DataFrame:
-    """``num_people`` people alive on ``reference``, deterministic in (num_people, seed, reference)."""
+    """``num_people`` people alive on ``reference``; deterministic in its three arguments."""
     if num_people < 1:
         raise SimulationError("the population needs at least one person")
     n = num_people
@@ -219,4 +219,4 @@ def ages_on(birth: npt.NDArray[np.int64], day: date) -> npt.NDArray[np.int64]:
     bm = b.astype("datetime64[M]").astype(np.int64) % 12 + 1
     bd = (b - b.astype("datetime64[M]")).astype(np.int64) + 1
     before_birthday = (day.month * 100 + day.day) < (bm * 100 + bd)
-    return (day.year - by - before_birthday.astype(np.int64)).astype(np.int64)
+    return np.asarray(day.year - by - before_birthday.astype(np.int64), dtype=np.int64)

@@ -83,7 +83,7 @@ def nth_birthday(birth: npt.NDArray[np.int64], years: int) -> npt.NDArray[np.int
     target = (month + np.timedelta64(12 * years, "M")).astype("datetime64[D]") + (
         b - month.astype("datetime64[D]")
     )
-    return target.astype(np.int64)
+    return np.asarray(target.astype(np.int64), dtype=np.int64)
 
 
 def experience_level(years: npt.NDArray[np.float64]) -> npt.NDArray[np.str_]:

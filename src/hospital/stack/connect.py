@@ -4,16 +4,13 @@ plus a small client for its REST API."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from hospital.errors import StackError
-from hospital.settings import Settings, port_in_use
 from hospital.stack import jvm
-from hospital.stack.process import alive, read_pid, spawn, tail, terminate, wait_until
-from hospital.stack.service import Service
+from hospital.stack.service import JvmService
 
 DEBEZIUM_POSTGRES = "io.debezium.connector.postgresql.PostgresConnector"
 DEBEZIUM_JDBC_SINK = "io.debezium.connector.jdbc.JdbcSinkConnector"
@@ -84,20 +81,15 @@ class ConnectClient:
         raise StackError(f"connector {name} is not running after {timeout:.0f}s: {state}")
 
 
-class Connect(Service):
+class Connect(JvmService):
     name = "connect"
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.home = settings.stack_path / "connect"
-
-    @property
-    def config_path(self) -> Path:
-        return self.home / "worker.properties"
+    main_class = "org.apache.kafka.connect.cli.ConnectDistributed"
+    config_name = "worker.properties"
+    start_timeout = 240.0
 
     @property
-    def pid_file(self) -> Path:
-        return self.home / "connect.pid"
+    def heap_mb(self) -> int:
+        return self.settings.connect_heap_mb
 
     @property
     def external(self) -> bool:
@@ -113,10 +105,6 @@ class Connect(Service):
 
     def client(self) -> ConnectClient:
         return ConnectClient(self.settings.connect_url)
-
-    def pid(self) -> int | None:
-        pid = read_pid(self.pid_file)
-        return pid if alive(pid, str(self.config_path)) else None
 
     def healthy(self) -> bool:
         if self.pid() is None:
@@ -162,30 +150,5 @@ class Connect(Service):
         )
 
     def start(self) -> None:
-        if port_in_use(self.settings.host, self.settings.connect_port):
-            raise StackError(
-                f"port {self.settings.connect_port} is already in use by another program: "
-                "set CONNECT_PORT to a free port"
-            )
-        jvm.ensure_resolved(self.settings)
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(self.properties())
-        argv = jvm.java_command(
-            self.settings,
-            self.settings.connect_heap_mb,
-            "org.apache.kafka.connect.cli.ConnectDistributed",
-            str(self.config_path),
-        )
-        pid = spawn(argv, self.log_path, self.pid_file, self.home)
-        ok = wait_until(
-            lambda: self.healthy() or not alive(pid, str(self.config_path)), timeout=240, interval=1
-        )
-        if not ok or not self.healthy():
-            terminate(pid, str(self.config_path))
-            raise StackError(f"Kafka Connect did not become healthy:\n{tail(self.log_path)}")
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            terminate(pid, str(self.config_path), timeout=45)
-        self.pid_file.unlink(missing_ok=True)
+        self.ensure_ports_free({"CONNECT_PORT": self.settings.connect_port})
+        self.launch()

@@ -6,13 +6,11 @@ import base64
 import logging
 import subprocess
 import uuid
-from pathlib import Path
 
 from hospital.errors import StackError
-from hospital.settings import Settings, port_in_use
+from hospital.settings import port_in_use
 from hospital.stack import jvm
-from hospital.stack.process import alive, read_pid, spawn, tail, terminate, wait_until
-from hospital.stack.service import Service
+from hospital.stack.service import JvmService
 
 _quiet = logging.getLogger("hospital.stack.kafka.client")
 _quiet.addHandler(logging.NullHandler())
@@ -32,20 +30,14 @@ def broker_answers(bootstrap: str, timeout: float = 5.0) -> bool:
     return bool(metadata.brokers)
 
 
-class Kafka(Service):
+class Kafka(JvmService):
     name = "kafka"
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.home = settings.stack_path / "kafka"
+    main_class = "kafka.Kafka"
+    config_name = "server.properties"
 
     @property
-    def config_path(self) -> Path:
-        return self.home / "server.properties"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "kafka.pid"
+    def heap_mb(self) -> int:
+        return self.settings.kafka_heap_mb
 
     @property
     def external(self) -> bool:
@@ -58,10 +50,6 @@ class Kafka(Service):
     @property
     def address(self) -> str:
         return self.settings.bootstrap_servers
-
-    def pid(self) -> int | None:
-        pid = read_pid(self.pid_file)
-        return pid if alive(pid, str(self.config_path)) else None
 
     def healthy(self) -> bool:
         if not self.external and (
@@ -102,7 +90,10 @@ class Kafka(Service):
             ]
         )
 
-    def _format(self) -> None:
+    def prepare(self) -> None:
+        """Format the KRaft storage once (the cluster id is kept beside it)."""
+        if (self.home / "data" / "meta.properties").exists():
+            return
         cluster_file = self.home / "cluster.id"
         if not cluster_file.exists():
             raw = uuid.uuid4().bytes
@@ -128,30 +119,10 @@ class Kafka(Service):
             if not self.healthy():
                 raise StackError(f"the external Kafka at {self.address} does not answer")
             return
-        for port in (self.settings.kafka_port, self.settings.kafka_controller_port):
-            if port_in_use(self.settings.host, port):
-                raise StackError(
-                    f"port {port} is already in use by another program: set KAFKA_PORT / "
-                    "KAFKA_CONTROLLER_PORT to free ports"
-                )
-        jvm.ensure_resolved(self.settings)
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(self.properties())
-        if not (self.home / "data" / "meta.properties").exists():
-            self._format()
-        argv = jvm.java_command(
-            self.settings, self.settings.kafka_heap_mb, "kafka.Kafka", str(self.config_path)
+        self.ensure_ports_free(
+            {
+                "KAFKA_PORT": self.settings.kafka_port,
+                "KAFKA_CONTROLLER_PORT": self.settings.kafka_controller_port,
+            }
         )
-        pid = spawn(argv, self.log_path, self.pid_file, self.home)
-        ok = wait_until(
-            lambda: self.healthy() or not alive(pid, str(self.config_path)), timeout=120
-        )
-        if not ok or not self.healthy():
-            terminate(pid, str(self.config_path))
-            raise StackError(f"Kafka did not become healthy:\n{tail(self.log_path)}")
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None and not self.external:
-            terminate(pid, str(self.config_path), timeout=45)
-        self.pid_file.unlink(missing_ok=True)
+        self.launch()

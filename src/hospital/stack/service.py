@@ -6,7 +6,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from hospital.settings import Settings
+from hospital.errors import StackError
+from hospital.settings import Settings, port_in_use
+from hospital.stack.process import alive, read_pid, spawn, tail, terminate, wait_until
 
 
 @dataclass(frozen=True)
@@ -87,3 +89,72 @@ class Service(ABC):
             external=self.external,
             address=self.address,
         )
+
+
+class JvmService(Service):
+    """A JVM process of ours (broker, Connect worker): one properties file, one pid file.
+
+    The properties file's path is the marker on the command line that tells our process from
+    any other one that happens to reuse its pid.
+    """
+
+    main_class: str
+    config_name: str
+    start_timeout: float = 120.0
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.home = settings.stack_path / self.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / self.config_name
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / f"{self.name}.pid"
+
+    @property
+    def heap_mb(self) -> int:
+        raise NotImplementedError
+
+    @abstractmethod
+    def properties(self) -> str:
+        """The service's configuration file, rendered from settings."""
+
+    def prepare(self) -> None:
+        """One-time work before the first start (e.g. formatting storage)."""
+
+    def pid(self) -> int | None:
+        pid = read_pid(self.pid_file)
+        return pid if alive(pid, str(self.config_path)) else None
+
+    def ensure_ports_free(self, ports: dict[str, int]) -> None:
+        for variable, port in ports.items():
+            if port_in_use(self.settings.host, port):
+                raise StackError(
+                    f"port {port} is already in use by another program: "
+                    f"set {variable} to a free port"
+                )
+
+    def launch(self) -> None:
+        """Write config, spawn the JVM, and wait until healthy (or raise with the log tail)."""
+        from hospital.stack import jvm
+
+        jvm.ensure_resolved(self.settings)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self.properties())
+        self.prepare()
+        argv = jvm.java_command(self.settings, self.heap_mb, self.main_class, str(self.config_path))
+        pid = spawn(argv, self.log_path, self.pid_file, self.home)
+        marker = str(self.config_path)
+        ok = wait_until(lambda: self.healthy() or not alive(pid, marker), self.start_timeout, 1)
+        if not ok or not self.healthy():
+            terminate(pid, marker)
+            raise StackError(f"{self.name} did not become healthy:\n{tail(self.log_path)}")
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None and not self.external:
+            terminate(pid, str(self.config_path), timeout=45)
+        self.pid_file.unlink(missing_ok=True)
