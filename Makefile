@@ -17,11 +17,14 @@ run: setup  ## main job: stack up, simulate DAYS days into the EHR, load FHIR sa
 	$(UV) run hospital fhir ingest ../shared/samples/fhir-synthea
 	$(UV) run hospital stack status
 
+# The test stack's variables go to `stack up/down` only: pytest reads tests/test.env itself, and
+# unit tests must see a clean environment.
+TEST_STACK = set -a && . ./$(TEST_ENV) && set +a && $(UV) run hospital stack
+
 test: setup  ## all tests (unit + integration) against the real test stack
-	@set -a; . ./$(TEST_ENV); set +a; \
-	$(UV) run hospital stack up; up=$$?; \
+	@($(TEST_STACK) up); up=$$?; \
 	if [ $$up -eq 0 ]; then $(UV) run pytest; rc=$$?; else rc=$$up; fi; \
-	$(UV) run hospital stack down; \
+	($(TEST_STACK) down); \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; rc=1; fi; \
 	exit $$rc
 
@@ -51,5 +54,5 @@ bench:  ## every benchmark; results in bench/results/*.json
 
 clean:  ## stop stacks and delete their state (data, logs, jars)
 	-$(UV) run hospital stack down
-	-set -a; . ./$(TEST_ENV); set +a; $(UV) run hospital stack down
+	-($(TEST_STACK) down)
 	rm -rf .stack .stack-test lake

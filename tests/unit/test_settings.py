@@ -13,12 +13,20 @@ from hospital.settings import Settings, load_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees only the variables it sets (make test exports the test stack's)."""
+    for name, field in Settings.model_fields.items():
+        monkeypatch.delenv(name.upper(), raising=False)
+        alias = field.validation_alias
+        for choice in getattr(alias, "choices", ()):
+            monkeypatch.delenv(str(choice).upper(), raising=False)
+
+
 def test_defaults_bind_to_loopback_and_use_the_projects_ports(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
-    for var in ("PG_PORT", "KAFKA_PORT", "CONNECT_PORT", "HOSPITAL_BIND_HOST", "NUM_PEOPLE"):
-        monkeypatch.delenv(var, raising=False)
     s = Settings()
     assert (s.host, s.pg_port, s.kafka_port, s.kafka_controller_port, s.connect_port) == (
         "127.0.0.1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,10 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hospital.errors import HospitalError
 from hospital.settings import get_settings
-from hospital.simulator import api
-from hospital.simulator.activity import DayResult
-from hospital.simulator.config import SimConfig
-from hospital.simulator.ehr_writer import DayWrite
+
+if TYPE_CHECKING:
+    from hospital.simulator.activity import DayResult
+    from hospital.simulator.config import SimConfig
+    from hospital.simulator.ehr_writer import DayWrite
 
 app = typer.Typer(help="Run the synthetic Johannesburg hospital: people, days of activity, EHR.")
 console = Console()
@@ -28,6 +29,8 @@ PeopleOpt = Annotated[
 
 
 def _config(seed: int | None, people: int | None) -> SimConfig:
+    # numpy/polars load only when a command runs, so `hospital --help` stays quick.
+    from hospital.simulator.config import SimConfig
     overrides: dict[str, object] = {}
     if seed is not None:
         overrides["seed"] = seed
@@ -52,6 +55,8 @@ def population(
     people: PeopleOpt = None,
 ) -> None:
     """Generate the population: people.csv and people.parquet."""
+    from hospital.simulator import api
+
     config = _config(seed, people)
     out_dir = out or api.seeds_dir(get_settings())
     t0 = time.perf_counter()
@@ -66,6 +71,8 @@ def population(
 def _run(
     start: date | None, days: int, seed: int | None, people: int | None, out: Path | None
 ) -> None:
+    from hospital.simulator import api
+
     settings = get_settings()
     config = _config(seed, people)
     seeds = out or api.seeds_dir(settings)
