@@ -3,7 +3,7 @@
 UV ?= uv
 TEST_ENV := tests/test.env
 DAYS ?= 7
-PEOPLE ?= 200000
+LAKE ?= lake
 
 .PHONY: setup run test test-unit lint format typecheck stack-up stack-down stack-status bench clean
 
@@ -11,10 +11,11 @@ setup:  ## Python deps (uv.lock) and the Kafka/Debezium jars (Maven Central)
 	$(UV) sync --frozen
 	$(UV) run hospital stack setup
 
-run: setup  ## main job: stack up, simulate DAYS days into the EHR, load FHIR samples, status
+run: setup  ## main job: stack up, DAYS more simulated days into the EHR, EHR -> FHIR -> fhir tables, status
 	$(UV) run hospital stack up
-	$(UV) run hospital simulate range --days $(DAYS) --people $(PEOPLE)
-	$(UV) run hospital fhir ingest ../shared/samples/fhir-synthea
+	$(UV) run hospital simulate range --days $(DAYS)
+	$(UV) run hospital fhir export
+	$(UV) run hospital fhir ingest $(LAKE)/fhir/export
 	$(UV) run hospital stack status
 
 # The test stack's variables go to `stack up/down` only: pytest reads tests/test.env itself, and

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from hospital.settings import Settings
-from tests.support import stack_settings
+from tests.support import SUMMARY_LINES, stack_settings
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +32,8 @@ def stack(settings: Settings) -> Iterator[Settings]:
     finally:
         if not os.environ.get("HOSPITAL_TEST_KEEP_STACK"):
             services.down()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in SUMMARY_LINES:
+        terminalreporter.write_line(line)

@@ -24,3 +24,11 @@ def stack_settings(**overrides: object) -> Settings:
     values: dict[str, object] = dict(read_env_file(TEST_ENV))
     values.update(overrides)
     return load_settings(**values)
+
+
+SUMMARY_LINES: list[str] = []
+
+
+def report_line(line: str) -> None:
+    """A figure the test run prints in its final summary (e.g. a conformance score)."""
+    SUMMARY_LINES.append(line)

@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl
@@ -118,6 +118,8 @@ class ReferenceIndex:
     identifiers: dict[tuple[str, str | None, str], str] = field(default_factory=dict)
     # Bundles repeat the same few conditional references thousands of times.
     _cache: dict[str, str] = field(default_factory=dict)
+    # Escaped reference text (as in canonical JSON) -> its ``"reference":"…"`` replacement.
+    _rewrites: dict[str, str] = field(default_factory=dict)
 
     def add(self, full_url: object, resource: Mapping[str, Any]) -> None:
         rtype, rid = resource["resourceType"], resource["id"]
@@ -136,6 +138,21 @@ class ReferenceIndex:
         if target is None:
             target = self._cache[reference] = self._resolve(reference)
         return target
+
+    def rewrite(self, match: re.Match[str]) -> str:
+        """``re.sub`` callback on ``_REFERENCE_TEXT_RE``: the match with its reference resolved
+        (the match itself when resolving changes nothing); raises _Unresolvable."""
+        raw = match.group(1)
+        out = self._rewrites.get(raw)
+        if out is None:
+            reference = _unescape(raw)
+            target = self.resolve(reference)
+            if target == reference:
+                out = match.group(0)
+            else:
+                out = '"reference":"' + json.dumps(target, ensure_ascii=False)[1:-1] + '"'
+            self._rewrites[raw] = out
+        return out
 
     def _resolve(self, reference: str) -> str:
         if reference.startswith("#"):
@@ -169,8 +186,8 @@ class ReferenceIndex:
 
 
 # In canonical JSON (no whitespace) every reference is the text ``"reference":"…"``; a quote
-# inside a JSON string is always escaped, so this can't match inside another value. Rewriting
-# the text is several times faster than walking the parsed resource.
+# inside a JSON string is always escaped, so this can't match inside another value. Used to
+# name, in text order, the first reference of a quarantined resource that can't be resolved.
 _REFERENCE_TEXT_RE: Final = re.compile(r'"reference":"([^"\\]*(?:\\.[^"\\]*)*)"')
 
 
@@ -191,22 +208,49 @@ def check_resource(resource: object) -> str | None:
     return None
 
 
+def _collect_references(
+    node: dict[str, Any] | list[Any] | tuple[Any, ...],
+    resolve: Callable[[str], str],
+    out: list[tuple[dict[str, Any], str]],
+) -> None:
+    """Append ``(holder, target)`` for every ``"reference": str`` under ``node`` that resolves
+    to something else; raises _Unresolvable. Nothing is changed yet."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                target = resolve(value)
+                if target != value:
+                    out.append((node, target))
+            elif isinstance(value, dict | list | tuple):
+                _collect_references(value, resolve, out)
+    else:
+        for value in node:
+            if isinstance(value, dict | list | tuple):
+                _collect_references(value, resolve, out)
+
+
 def _finish(
     source: str, index: int, resource: dict[str, Any], refs: ReferenceIndex
 ) -> ParsedResource | Quarantined:
     rtype, rid = resource["resourceType"], resource["id"]
-    text = canonical_json(resource)
+    # References are rewritten in the parsed resource itself (once, in place), then the
+    # canonical text is written once: no second serialisation or parse of the resource.
+    pending: list[tuple[dict[str, Any], str]] = []
     try:
-        # Resolve everything first: a resource with one bad reference is quarantined whole.
-        targets = {
-            raw: refs.resolve(_unescape(raw)) for raw in set(_REFERENCE_TEXT_RE.findall(text))
-        }
+        # Resolve everything first: a resource with one bad reference is quarantined whole,
+        # unchanged.
+        _collect_references(resource, refs.resolve, pending)
     except _Unresolvable as exc:
-        return Quarantined(source, index, str(exc), rtype, rid, text)
-    if any(_unescape(raw) != target for raw, target in targets.items()):
-        encoded = {raw: json.dumps(t, ensure_ascii=False)[1:-1] for raw, t in targets.items()}
-        text = _REFERENCE_TEXT_RE.sub(lambda m: f'"reference":"{encoded[m.group(1)]}"', text)
-        resource = loads(text)
+        text = canonical_json(resource)
+        reason = str(exc)
+        try:  # the reason names the first bad reference in text order
+            _REFERENCE_TEXT_RE.sub(refs.rewrite, text)
+        except _Unresolvable as first:
+            reason = str(first)
+        return Quarantined(source, index, reason, rtype, rid, text)
+    for holder, target in pending:
+        holder["reference"] = target
+    text = canonical_json(resource)
     meta = resource.get("meta")
     version = meta.get("versionId") if isinstance(meta, dict) else None
     return ParsedResource(

@@ -458,6 +458,28 @@ class Expression:
             self._plans[focus_type] = _compile_fast(self.tree["children"][0], focus_type or None)
         return self._plans[focus_type]
 
+    def navigator(self, focus_type: str) -> Callable[[dict[str, Any]], list[Any] | None] | None:
+        """For dict foci of FHIR type ``focus_type`` (resources of that type): a function
+        giving what :meth:`values` gives, or None when the data needs fhirpathpy (then call
+        :meth:`values`). None when the expression is not plain navigation at all."""
+        if self._only_variable is not None or self.variables:
+            return None
+        plan = self.plan(focus_type)
+        if plan is None:
+            return None
+        steps = plan.steps
+
+        def run(data: dict[str, Any]) -> list[Any] | None:
+            items: list[Any] = [data]
+            try:
+                for step in steps:
+                    items = step(items)
+            except _Fallback:
+                return None
+            return items
+
+        return run
+
     def _fast(self, focus: Any) -> tuple[list[Any], str] | None:
         # Called once per cell during ingestion: kept flat on purpose.
         kind = type(focus)

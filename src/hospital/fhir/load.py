@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,9 @@ from hospital.settings import Settings
 SUFFIXES: Final = (".json", ".ndjson", ".jsonl")
 _LOCK_KEY: Final = 0x0F41_2004  # pg_advisory_xact_lock key of the FHIR loader
 BATCH_FILES: Final = 64
+# Resources per step when flattening overlaps the raw COPY (~150 kB of JSON, which the
+# socket buffers hold while the server works on it).
+_INTERLEAVE_CHUNK: Final = 64
 
 
 @dataclass
@@ -172,6 +175,44 @@ def _copy_rows(
             copy.write_row(row)
 
 
+def _copy_raw_and_flatten(
+    cur: psycopg.Cursor[Any],
+    changed: Sequence[ParsedResource],
+    first_seen: Mapping[tuple[str, str], Any],
+    now: Any,
+    views: Sequence[ViewTable],
+) -> dict[str, list[tuple[Any, ...]]]:
+    """COPY ``changed`` into ``fhir.resource`` and return their flattened rows.
+
+    Flattening is interleaved with the COPY, chunk by chunk: while the server parses the JSONB
+    of the chunk just sent (its own process, the other core), this one flattens the chunk. The
+    rows are the same as ``flatten(changed, views)`` in one go.
+    """
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    statement = sql.SQL("COPY fhir.resource ({}) FROM STDIN").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in _RAW_COLUMNS)
+    )
+    with cur.copy(statement) as copy:
+        for start in range(0, len(changed), _INTERLEAVE_CHUNK):
+            chunk = changed[start : start + _INTERLEAVE_CHUNK]
+            for r in chunk:
+                copy.write_row(
+                    (
+                        r.resource_type,
+                        r.id,
+                        r.version_id,
+                        r.content_hash,
+                        r.canonical_json,
+                        r.source,
+                        r.entry_index,
+                        first_seen.get((r.resource_type, r.id), now),
+                    )
+                )
+            for table, table_rows in flatten((r.resource for r in chunk), views).items():
+                rows.setdefault(table, []).extend(table_rows)
+    return rows
+
+
 def _replace_rows(
     cur: psycopg.Cursor[Any],
     tables: Sequence[ViewTable],
@@ -227,28 +268,10 @@ def load(
                 first_seen = {(t, i): seen for t, i, seen in cur.fetchall()}
             cur.execute("SELECT now()")
             now = cur.fetchone()[0]  # type: ignore[index]
-            _copy_rows(
-                cur,
-                sql.Identifier("fhir", "resource"),
-                _RAW_COLUMNS,
-                (
-                    (
-                        r.resource_type,
-                        r.id,
-                        r.version_id,
-                        r.content_hash,
-                        r.canonical_json,
-                        r.source,
-                        r.entry_index,
-                        first_seen.get((r.resource_type, r.id), now),
-                    )
-                    for r in changed
-                ),
-            )
+            rows = _copy_raw_and_flatten(cur, changed, first_seen, now, views)
             keys_by_type: dict[str, list[str]] = {}
             for r in changed:
                 keys_by_type.setdefault(r.resource_type, []).append(r.id)
-            rows = flatten((r.resource for r in changed), views)
             report.rows = _replace_rows(cur, views, keys_by_type, rows)
 
         if parsed.deleted:

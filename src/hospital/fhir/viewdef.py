@@ -87,16 +87,28 @@ class View:
         _collect_types(self.root, types)
         return types
 
+    def variables(self, resource: Mapping[str, Any]) -> dict[str, Any]:
+        """The FHIRPath environment for evaluating this view on ``resource``."""
+        return {**self.constants, "resource": resource, "rootResource": resource, "rowIndex": 0}
+
+    def flat_columns(self) -> tuple[Column, ...] | None:
+        """The columns, in order, when the view is one plain select of columns (no ``where``,
+        no iteration, no nesting): then each resource gives exactly one row, whose cells are
+        ``column_value(col, resource, self.variables(resource))``. None otherwise."""
+        if self.where or self.root.columns or self.root.union_all or len(self.root.selects) != 1:
+            return None
+        only = self.root.selects[0]
+        if only.selects or only.union_all or only.for_each is not None or only.repeat:
+            return None
+        if self.root.for_each is not None or self.root.repeat:
+            return None
+        return only.columns
+
     def rows(self, resource: Mapping[str, Any]) -> list[Row]:
         """The rows of one resource (none when it is another type or fails ``where``)."""
         if resource.get("resourceType") != self.resource:
             return []
-        variables: dict[str, Any] = {
-            **self.constants,
-            "resource": resource,
-            "rootResource": resource,
-            "rowIndex": 0,
-        }
+        variables = self.variables(resource)
         for cond in self.where:
             if not _truthy(cond, cond.values(resource, variables)):
                 return []
@@ -130,8 +142,16 @@ def _truthy(cond: Expression, values: list[Any]) -> bool:
 # --- evaluation -------------------------------------------------------------------------------
 
 
-def _column_value(col: Column, focus: Any, variables: Mapping[str, Any]) -> Any:
-    values = col.expression.values(focus, variables)
+def column_value(col: Column, focus: Any, variables: Mapping[str, Any]) -> Any:
+    """The cell of column ``col`` for ``focus``."""
+    return column_result(col, col.expression.values(focus, variables))
+
+
+_column_value = column_value
+
+
+def column_result(col: Column, values: list[Any]) -> Any:
+    """The cell of column ``col`` given the values its expression yielded."""
     if col.type in _INTEGER_TYPES:
         values = [_convert(v, col.type) for v in values]
     if col.collection:
@@ -399,6 +419,8 @@ __all__ = [
     "Row",
     "Select",
     "View",
+    "column_result",
+    "column_value",
     "compile_view",
     "evaluate",
     "iter_rows",

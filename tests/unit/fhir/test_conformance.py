@@ -10,12 +10,13 @@ import pytest
 from hospital.errors import FhirError
 from hospital.fhir import fhirpath
 from hospital.fhir.conformance import report, rows_match, run_suite, suite_dir, suite_files
+from tests.support import report_line
 
 
 def test_every_conformance_case_passes(conformance_dir: Path) -> None:
     results = run_suite(conformance_dir)
     passed = sum(r.passed for r in results)
-    print(f"\nSQL-on-FHIR v2 conformance: {passed}/{len(results)} passed")
+    report_line(f"SQL-on-FHIR v2 conformance: {passed}/{len(results)} passed")
     failures = [f"{r.file} :: {r.name}: {r.reason}" for r in results if not r.passed]
     assert not failures, "\n".join(failures)
     assert len(results) == 134
