@@ -31,6 +31,7 @@ PeopleOpt = Annotated[
 def _config(seed: int | None, people: int | None) -> SimConfig:
     # numpy/polars load only when a command runs, so `hospital --help` stays quick.
     from hospital.simulator.config import SimConfig
+
     overrides: dict[str, object] = {}
     if seed is not None:
         overrides["seed"] = seed
