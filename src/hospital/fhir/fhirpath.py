@@ -6,8 +6,10 @@ FHIRPath core (``getResourceKey()``, ``getReferenceKey()``, ``lowBoundary()``,
 invocation table, and a fast path: expressions that are plain member navigation
 (``subject.reference``, ``code.coding.first().code``, ``value.ofType(Quantity).value``) are
 compiled to direct dict look-ups, because fhirpathpy's generic tree walk costs ~50 µs per
-expression and ingestion evaluates hundreds of thousands of them. Anything else goes to
-fhirpathpy; a unit test checks both paths agree on every shipped view and sample resource.
+expression and ingestion evaluates hundreds of thousands of them; :meth:`Expression.navigator`
+fuses such a plan into one function that follows single values without a list per step.
+Anything else goes to fhirpathpy; unit tests check the paths agree on every shipped view and
+sample resource.
 """
 
 from __future__ import annotations
@@ -221,6 +223,15 @@ _ANY: Final = "System.Any"  # the type after a function whose result is no FHIR 
 class FastPlan:
     steps: tuple[Step, ...]
     result_type: str
+    # The same steps as (op, argument) when they are only member look-ups and first(),
+    # optionally ending in getReferenceKey()/getResourceKey(): see :func:`_fused`.
+    ops: tuple[tuple[int, str | None], ...] | None = None
+
+
+_MEMBER: Final = 0
+_FIRST: Final = 1
+_REFERENCE_KEY: Final = 2
+_RESOURCE_KEY: Final = 3
 
 
 def _child_path(path: str, key: str) -> str:
@@ -236,6 +247,16 @@ def _member_step(field: str) -> Step:
     shadow = "_" + field
 
     def step(items: list[Any]) -> list[Any]:
+        if len(items) == 1:  # the common case (a resource, a single element): no loop
+            data = items[0]
+            if type(data) is not dict:
+                return []
+            if shadow in data:
+                raise _Fallback
+            value = data.get(field)
+            if value is None:
+                return []
+            return list(value) if type(value) is list else [value]
         out: list[Any] = []
         for data in items:
             if type(data) is not dict:
@@ -321,6 +342,7 @@ def _compile_fast(node: Mapping[str, Any], focus_type: str | None) -> FastPlan |
     if chain is None or focus_type is None:
         return None
     steps: list[Step] = []
+    ops: list[tuple[int, str | None]] | None = []
     path = focus_type
     i = 0
     while i < len(chain):
@@ -331,6 +353,7 @@ def _compile_fast(node: Mapping[str, Any], focus_type: str | None) -> FastPlan |
             if not isinstance(text, str) or not text.isdigit():
                 return None
             steps.append(_index_step(int(text)))
+            ops = None
             continue
         key = _identifier(part)
         if key is not None:
@@ -351,6 +374,8 @@ def _compile_fast(node: Mapping[str, Any], focus_type: str | None) -> FastPlan |
                 field, child = key + cap, child + cap
                 i += 1
             steps.append(_member_step(field))
+            if ops is not None:
+                ops.append((_MEMBER, field))
             path = _type_of(child)
             continue
         fn = _function(part)
@@ -358,9 +383,73 @@ def _compile_fast(node: Mapping[str, Any], focus_type: str | None) -> FastPlan |
         if fn is None or step is None:
             return None
         steps.append(step)
+        if ops is not None:
+            ops = _function_op(ops, *fn)
         if fn[0] != "first":
             path = _ANY
-    return FastPlan(tuple(steps), path)
+    return FastPlan(tuple(steps), path, tuple(ops) if ops is not None else None)
+
+
+def _function_op(
+    ops: list[tuple[int, str | None]], name: str, params: list[dict[str, Any]]
+) -> list[tuple[int, str | None]] | None:
+    if ops and ops[-1][0] in (_REFERENCE_KEY, _RESOURCE_KEY):
+        return None  # the key functions are fused only as the last step
+    if name == "first" and not params:
+        return [*ops, (_FIRST, None)]
+    if name == "getResourceKey" and not params:
+        return [*ops, (_RESOURCE_KEY, None)]
+    if name == "getReferenceKey" and len(params) <= 1:
+        wanted = params[0].get("text") if params else None
+        return [*ops, (_REFERENCE_KEY, wanted if isinstance(wanted, str) else None)]
+    return None
+
+
+def _fused(
+    ops: tuple[tuple[int, str | None], ...], general: Callable[[dict[str, Any]], list[Any] | None]
+) -> Callable[[dict[str, Any]], list[Any] | None]:
+    """The steps of a plan run on one value at a time, without a list per step.
+
+    Navigation stays on a single value while each member is absent, a single value or a list
+    whose first item is all that is wanted (one element, or ``first()`` next); otherwise the
+    general step-by-step evaluation ``general`` takes over from the start, so the results
+    are the same. Returns None when fhirpathpy must evaluate (primitive extensions).
+    """
+    shadows = tuple("_" + str(arg) for _, arg in ops)
+    count = len(ops)
+
+    def run(data: dict[str, Any]) -> list[Any] | None:
+        value: Any = data
+        for i in range(count):
+            op, arg = ops[i]
+            if op == _MEMBER:
+                if type(value) is not dict:
+                    return []
+                if shadows[i] in value:
+                    return None
+                value = value.get(arg)
+                if value is None:
+                    return []
+                if type(value) is list:
+                    if not value:
+                        return []
+                    if len(value) == 1 or (i + 1 < count and ops[i + 1][0] == _FIRST):
+                        value = value[0]
+                    else:
+                        return general(data)
+            elif op == _REFERENCE_KEY:
+                ref = value.get("reference") if type(value) is dict else None
+                if isinstance(ref, str) and (key := reference_key(ref, arg)) is not None:
+                    return [key]
+                return []
+            elif op == _RESOURCE_KEY:
+                if type(value) is dict and (key := resource_key(value)) is not None:
+                    return [key]
+                return []
+            # _FIRST: a single value is its own first()
+        return [value]
+
+    return run
 
 
 def _string_literal(param: Mapping[str, Any]) -> str | None:
@@ -478,7 +567,7 @@ class Expression:
                 return None
             return items
 
-        return run
+        return run if plan.ops is None else _fused(plan.ops, run)
 
     def _fast(self, focus: Any) -> tuple[list[Any], str] | None:
         # Called once per cell during ingestion: kept flat on purpose.

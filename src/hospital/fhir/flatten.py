@@ -17,13 +17,19 @@ from typing import Any, Final
 
 from hospital.errors import FhirError
 from hospital.fhir.fhirpath import date_boundary
-from hospital.fhir.viewdef import Column, View, column_result, column_value, load_view
+from hospital.fhir.viewdef import (
+    INTEGER_TYPES,
+    Column,
+    View,
+    column_result,
+    column_value,
+    load_view,
+)
 
 VIEWS_DIR: Final = Path(__file__).parent / "views"
 _DATE_TYPES: Final = frozenset({"date"})
 _DATETIME_TYPES: Final = frozenset({"dateTime", "instant"})
-# Column types whose values column_result converts (integers from decimals).
-_PLAIN_EXCLUDED: Final = frozenset({"integer", "positiveInt", "unsignedInt", "integer64"})
+_CONTAINERS: Final = (dict, list)
 
 RowTuples = Callable[[Mapping[str, Any]], list[tuple[Any, ...]]]
 
@@ -91,6 +97,7 @@ def db_value(value: Any, type_name: str | None) -> Any:
 
 
 Cell = Callable[[Mapping[str, Any]], Any]
+Navigate = Callable[[dict[str, Any]], list[Any] | None]
 
 
 def _generic_cell(view: View, col: Column, type_name: str | None) -> Cell:
@@ -100,30 +107,33 @@ def _generic_cell(view: View, col: Column, type_name: str | None) -> Cell:
     return cell
 
 
-def _compile_cell(view: View, col: Column, type_name: str | None) -> Cell:
-    """One column of a flat view: plain navigation runs as direct dict look-ups, the rest
-    (and data the fast path does not model) through :func:`column_value`."""
-    navigate = col.expression.navigator(view.resource)
-    generic = _generic_cell(view, col, type_name)
-    if navigate is None:
-        return generic
-    plain = col.type is None or col.type not in _PLAIN_EXCLUDED
-    single = not col.collection
+@dataclass(frozen=True)
+class _FlatColumn:
+    """How one column of a flat view is computed (see :func:`_compile_rows`)."""
 
-    def cell(resource: Mapping[str, Any]) -> Any:
-        values = navigate(resource)  # type: ignore[arg-type]
-        if values is None:
-            return generic(resource)
-        if plain and single and len(values) < 2:
-            value = values[0] if values else None
-        else:
-            value = column_result(col, values)
-        return db_value(value, type_name)
+    navigate: Navigate | None  # plain navigation as direct dict look-ups, or None
+    generic: Cell  # column_value + db_value: anything else, and data navigate can't model
+    column: Column
+    type_name: str | None
+    simple: bool  # a single value without conversion: the first value (or None) is the cell
+    converted: bool  # db_value may change a non-null value (dates, objects)
 
-    return cell
+
+def _flat_column(view: View, col: Column, type_name: str | None) -> _FlatColumn:
+    return _FlatColumn(
+        navigate=col.expression.navigator(view.resource),
+        generic=_generic_cell(view, col, type_name),
+        column=col,
+        type_name=type_name,
+        simple=not col.collection and (col.type is None or col.type not in INTEGER_TYPES),
+        converted=type_name in _DATE_TYPES or type_name in _DATETIME_TYPES,
+    )
 
 
 def _compile_rows(table: ViewTable) -> RowTuples:
+    """Rows of one view as COPY-ready tuples. A flat view (one select of columns) gives one row
+    per resource, computed column by column without building row dicts; the result is what
+    ``view.rows`` + :func:`db_value` give (a unit test compares both on every sample)."""
     view, names, types = table.view, table.columns, table.types
     flat = view.flat_columns()
     if flat is None or tuple(c.name for c in flat) != names:
@@ -133,13 +143,30 @@ def _compile_rows(table: ViewTable) -> RowTuples:
 
         return generic
 
-    cells = tuple(_compile_cell(view, col, types[col.name]) for col in flat)
+    specs = tuple(
+        (f.navigate, f.generic, f.column, f.type_name, f.simple, f.converted)
+        for f in (_flat_column(view, col, types[col.name]) for col in flat)
+    )
     resource_type = view.resource
 
     def one_row(resource: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        # Hot: once per resource and column of the ingest, hence inlined.
         if resource.get("resourceType") != resource_type:
             return []
-        return [tuple([cell(resource) for cell in cells])]
+        cells: list[Any] = []
+        for navigate, generic, column, type_name, simple, converted in specs:
+            values = navigate(resource) if navigate is not None else None  # type: ignore[arg-type]
+            if values is None:
+                cells.append(generic(resource))
+                continue
+            if simple and len(values) < 2:
+                value = values[0] if values else None
+            else:
+                value = column_result(column, values)
+            if value is not None and (converted or isinstance(value, _CONTAINERS)):
+                value = db_value(value, type_name)
+            cells.append(value)
+        return [tuple(cells)]
 
     return one_row
 

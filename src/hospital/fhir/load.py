@@ -1,10 +1,12 @@
 """Load parsed FHIR input into the ``fhir`` schema of the hospital database.
 
-One transaction per batch of files: raw resources are upserted through a COPY-filled staging
-table, flattened rows are replaced per resource key (DELETE + COPY) so a changed resource
-never leaves orphaned child rows, and a resource whose content hash is unchanged is skipped
-entirely (re-ingesting identical input writes nothing). Ingests are serialised with an
-advisory lock so two loaders can't interleave the delete/insert of the same resource.
+One transaction per batch of files: a resource whose content hash is unchanged is skipped
+entirely, neither flattened nor written (re-ingesting identical input writes nothing); changed
+raw resources are deleted and re-copied (one COPY for the batch, flattening interleaved with
+it so that the server's JSONB work overlaps ours), and flattened rows are replaced per
+resource key (DELETE + one COPY per table) so a changed resource never leaves orphaned child
+rows. Ingests are serialised with an advisory lock so two loaders can't interleave the
+delete/insert of the same resource.
 """
 
 from __future__ import annotations
@@ -140,6 +142,14 @@ WHERE r.resource_type = k.resource_type AND r.id = k.id
 RETURNING r.resource_type, r.id, r.first_seen_at
 """
 
+# Raw resources are mostly a few kB, so PostgreSQL compresses them into TOAST: with lz4 (where
+# the server has it) instead of the default pglz, the COPY costs the server ~25% less CPU. Only
+# the storage format of new values changes (reads are transparent); no row changes.
+_LZ4_TOAST = """
+SELECT set_config('default_toast_compression', 'lz4', true)
+FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)
+"""
+
 _QUARANTINE = """
 INSERT INTO fhir.quarantine (source_file, entry_index, resource_type, resource_id, reason, payload)
 SELECT %s, %s, %s, %s, %s, %s
@@ -251,6 +261,7 @@ def load(
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         cur.execute("SET LOCAL TIME ZONE 'UTC'")  # FHIR times without offset are taken as UTC
+        cur.execute(_LZ4_TOAST)
         stored = _stored_hashes(cur, resources)
         changed = [r for r in resources if stored.get((r.resource_type, r.id)) != r.content_hash]
         report.updated = sum(1 for r in changed if (r.resource_type, r.id) in stored)

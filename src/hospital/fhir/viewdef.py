@@ -42,7 +42,7 @@ _SELECT_KEYS: Final = frozenset(
 # Date-like constants become fhirpathpy date/time values so that comparisons use FHIRPath
 # date semantics rather than string equality.
 _DATE_CONSTANTS: Final = {"valueDate", "valueDateTime", "valueInstant"}
-_INTEGER_TYPES: Final = frozenset({"integer", "positiveInt", "unsignedInt", "integer64"})
+INTEGER_TYPES: Final = frozenset({"integer", "positiveInt", "unsignedInt", "integer64"})
 
 
 @dataclass(frozen=True)
@@ -147,12 +147,9 @@ def column_value(col: Column, focus: Any, variables: Mapping[str, Any]) -> Any:
     return column_result(col, col.expression.values(focus, variables))
 
 
-_column_value = column_value
-
-
 def column_result(col: Column, values: list[Any]) -> Any:
     """The cell of column ``col`` given the values its expression yielded."""
-    if col.type in _INTEGER_TYPES:
+    if col.type in INTEGER_TYPES:
         values = [_convert(v, col.type) for v in values]
     if col.collection:
         return values
@@ -165,7 +162,7 @@ def column_result(col: Column, values: list[Any]) -> Any:
 
 
 def _convert(value: Any, type_name: str | None) -> Any:
-    if type_name in _INTEGER_TYPES and isinstance(value, float | Decimal) and value == int(value):
+    if type_name in INTEGER_TYPES and isinstance(value, float | Decimal) and value == int(value):
         return int(value)
     if type_name == "decimal" and isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -204,7 +201,7 @@ def _select_rows(select: Select, focus: Any, variables: dict[str, Any], index: i
         null_row: Row = dict.fromkeys(select.column_names)
         scoped = {**variables, "rowIndex": 0}
         for col in select.columns:
-            null_row[col.name] = _column_value(col, None, scoped)
+            null_row[col.name] = column_value(col, None, scoped)
         return [null_row]
 
     rows: list[Row] = []
@@ -217,7 +214,7 @@ def _select_rows(select: Select, focus: Any, variables: dict[str, Any], index: i
         )
         parts: list[list[Row]] = []
         if select.columns:
-            parts.append([{col.name: _column_value(col, item, scoped) for col in select.columns}])
+            parts.append([{col.name: column_value(col, item, scoped) for col in select.columns}])
         for child in select.selects:
             parts.append(_select_rows(child, item, scoped, row_index))
         if select.union_all:
@@ -414,6 +411,7 @@ def iter_rows(view: View, resources: Iterable[Mapping[str, Any]]) -> Iterator[Ro
 
 
 __all__ = [
+    "INTEGER_TYPES",
     "Column",
     "ResourceNode",
     "Row",

@@ -147,3 +147,50 @@ def test_samples_parse_without_quarantine(sample_files: list) -> None:  # type: 
         for r in result.resources:
             assert '"reference":"urn:uuid:' not in r.canonical_json
             assert '"reference":"Practitioner?' not in r.canonical_json
+
+
+def test_references_are_rewritten_everywhere_in_the_resource() -> None:
+    bundle = _bundle(
+        _entry({"resourceType": "Patient", "id": "p1"}, "urn:uuid:aaa"),
+        _entry(
+            {
+                "resourceType": "Observation",
+                "id": "o1",
+                "subject": {"reference": "urn:uuid:aaa", "display": "urn:uuid:aaa"},
+                "extension": [{"url": "x", "valueReference": {"reference": "urn:uuid:aaa"}}],
+                "focus": [{"reference": "urn:uuid:aaa"}, {"reference": "#c"}],
+                # "reference" holding an object: what is inside is still resolved
+                "note": [{"reference": {"reference": "urn:uuid:aaa"}}],
+            }
+        ),
+    )
+    result = parse_bundle(bundle, "f.json")
+    assert result.quarantined == []
+    obs = {r.id: r for r in result.resources}["o1"]
+    assert obs.resource["subject"] == {"reference": "Patient/p1", "display": "urn:uuid:aaa"}
+    assert obs.resource["extension"][0]["valueReference"]["reference"] == "Patient/p1"
+    assert [f["reference"] for f in obs.resource["focus"]] == ["Patient/p1", "#c"]
+    assert obs.resource["note"][0]["reference"]["reference"] == "Patient/p1"
+    # The stored text is the canonical form of the rewritten resource, and its hash matches.
+    assert obs.canonical_json == json.dumps(
+        obs.resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    assert '"reference":"urn:uuid:' not in obs.canonical_json
+
+
+def test_a_quarantined_resource_is_kept_unchanged_and_names_its_first_bad_reference() -> None:
+    resource = {
+        "resourceType": "Observation",
+        "id": "o",
+        "subject": {"reference": "urn:uuid:p"},
+        "performer": [{"reference": "urn:uuid:404"}],
+        "basedOn": [{"reference": "urn:uuid:405"}],
+    }
+    bundle = _bundle(_entry({"resourceType": "Patient", "id": "p"}, "urn:uuid:p"), _entry(resource))
+    result = parse_bundle(bundle, "f.json")
+    assert [r.id for r in result.resources] == ["p"]
+    (q,) = result.quarantined
+    # Keys are sorted in the canonical text: basedOn comes before performer.
+    assert "urn:uuid:405" in q.reason
+    assert q.payload is not None and '"reference":"urn:uuid:p"' in q.payload
+    assert resource["subject"] == {"reference": "urn:uuid:p"}
