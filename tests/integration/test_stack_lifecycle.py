@@ -37,7 +37,9 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
     finally:
         stack.down()
+        base = stack.postgres.base
         stack.postgres.destroy()
+        assert not base.exists()
 
 
 def test_up_from_nothing_then_up_again_is_a_no_op(fresh: Stack) -> None:

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from datetime import date
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -205,3 +206,29 @@ def test_migrations_go_down_and_up_again(stack: Settings) -> None:
     assert _tables(stack, "hospital") == before_hospital
     assert migrate.current(stack, "ehr") == migrate.heads("ehr")
     assert migrate.current(stack, "hospital") == migrate.heads("hospital")
+
+
+def test_external_services_are_used_not_started(stack: Settings, tmp_path: Path) -> None:
+    """Pointing KAFKA_BOOTSTRAP_SERVERS / EHR_DSN / HOSPITAL_DSN elsewhere: nothing local runs."""
+    from hospital.settings import load_settings
+    from hospital.stack import Stack
+
+    external = load_settings(
+        stack_dir=tmp_path / "stack",
+        kafka_bootstrap_servers=stack.bootstrap_servers,
+        ehr_dsn=stack.dsn("ehr", "hospital_app"),
+        hospital_dsn=stack.dsn("hospital", "hospital_app"),
+    )
+    services = Stack(external)
+
+    status = {s.name: s for s in services.status()}
+
+    assert status["postgres"].external and status["postgres"].healthy
+    assert status["postgres"].pid is None
+    assert status["kafka"].external and status["kafka"].healthy
+    assert status["kafka"].address == stack.bootstrap_servers
+    services.postgres.start()  # only checks the external database
+    services.kafka.start()  # only checks the external broker
+    assert not (tmp_path / "stack" / "postgres").exists()
+    assert not (tmp_path / "stack" / "kafka").exists()
+    assert services.leftover_processes() == []

@@ -6,6 +6,7 @@ as anyone else it runs as that user.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pwd
@@ -213,4 +214,10 @@ class Postgres(Service):
 
     def destroy(self) -> None:
         """Delete the cluster's files (the service must be stopped)."""
-        shutil.rmtree(self.base, ignore_errors=True)
+        base = self.base
+        shutil.rmtree(base, ignore_errors=True)
+        link = self.settings.stack_path / "postgres"
+        if base != link:  # the /var/tmp fallback: its folder and our symlink to it go too
+            link.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                base.parent.rmdir()
