@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from hospital.fhir.bundles import loads
 from hospital.fhir.flatten import shipped_views
 from hospital.fhir.load import discover, ingest_files
+from hospital.fhir.shared import samples_dir
 from hospital.settings import Settings, get_settings
 
 RUNS = 3
@@ -73,10 +74,6 @@ class OrmAddress(Base):
     city: Mapped[str | None]
     state: Mapped[str | None]
     postal_code: Mapped[str | None]
-
-
-def samples_dir(settings: Settings) -> Path:
-    return settings.root.parent / "shared" / "samples" / "fhir-synthea"
 
 
 def bench_fast(settings: Settings, files: list[Path]) -> tuple[float, int]:
@@ -167,7 +164,7 @@ def bench_orm(settings: Settings, files: list[Path]) -> tuple[float, int]:
 
 def main() -> int:
     settings = get_settings()
-    folder = samples_dir(settings)
+    folder = samples_dir(settings.root)
     files = discover([folder]) if folder.is_dir() else []
     if not files:
         print(f"samples not found at {folder}", file=sys.stderr)

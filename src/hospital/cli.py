@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from hospital.errors import HospitalError
+from hospital.fhir import cli as fhir_cli
 from hospital.settings import get_settings
+from hospital.simulator import cli as simulator_cli
 
 if TYPE_CHECKING:
     from hospital.stack import Stack
@@ -31,21 +33,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 
 
-def _mount_optional(name: str, module: str) -> None:
-    """Mount a stage's sub-app when that stage ships one."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return
-    app.add_typer(mod.app, name=name)
-
-
-_mount_optional("simulate", "hospital.simulator.cli")
-_mount_optional("fhir", "hospital.fhir.cli")
+app.add_typer(simulator_cli.app, name="simulate")
+app.add_typer(fhir_cli.app, name="fhir")
 
 
 def _stack() -> Stack:

@@ -16,6 +16,7 @@ import pytest
 
 from hospital.fhir.flatten import shipped_views
 from hospital.fhir.load import ingest_paths, watch
+from hospital.fhir.shared import samples_dir
 from hospital.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,7 @@ TABLE_OF_TYPE = {
 
 
 def _samples(settings: Settings) -> Path:
-    folder = settings.root.parent / "shared" / "samples" / "fhir-synthea"
+    folder = samples_dir(settings.root)
     if not any(folder.glob("*.json")):
         pytest.skip(f"Synthea samples not found at {folder}")
     return folder

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hospital.errors import FhirError
+from hospital.fhir.shared import shared_dir
 from hospital.fhir.viewdef import compile_view
 
 ENV_VAR = "SOF_CONFORMANCE_DIR"
@@ -36,7 +37,7 @@ def suite_dir(root: Path, env: Mapping[str, str] | None = None) -> Path:
     override = environ.get(ENV_VAR)
     if override:
         return Path(override)
-    return root.parent / "shared" / SUITE_RELATIVE
+    return shared_dir(root) / SUITE_RELATIVE
 
 
 def suite_files(directory: Path) -> list[Path]:

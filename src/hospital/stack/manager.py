@@ -14,7 +14,7 @@ from hospital.stack import jvm
 from hospital.stack.connect import Connect
 from hospital.stack.kafka import Kafka
 from hospital.stack.postgres import Postgres
-from hospital.stack.process import tail
+from hospital.stack.process import alive, tail
 from hospital.stack.service import Service, ServiceStatus
 
 Action = Literal["started", "restarted", "already running", "external", "stopped", "not running"]
@@ -128,16 +128,6 @@ class Stack:
 
     def leftover_processes(self) -> list[int]:
         """Pids of any process whose command line names this stack's directories."""
-        markers = {str(self.settings.stack_path), str(self.postgres.data)}
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                state = (entry / "stat").read_text().split(") ", 1)[1][0]
-            except (OSError, IndexError):
-                continue
-            if state != "Z" and any(m in cmd for m in markers):
-                found.append(int(entry.name))
-        return found
+        markers = (str(self.settings.stack_path), str(self.postgres.data))
+        pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+        return [pid for pid in pids if any(alive(pid, marker) for marker in markers)]

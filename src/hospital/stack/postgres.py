@@ -12,6 +12,7 @@ import os
 import pwd
 import shutil
 import subprocess
+from functools import cached_property
 from pathlib import Path
 
 import psycopg
@@ -42,14 +43,14 @@ class Postgres(Service):
         self.run_as = "postgres" if os.geteuid() == 0 else None
 
     # --- layout ------------------------------------------------------------------------------
-    @property
+    @cached_property
     def base(self) -> Path:
-        base = self.settings.stack_path / "postgres"
+        # Decided once: pid() and health polls read paths below it many times a second.
         if self.run_as and not _reachable_by_others(self.settings.stack_path):
             # The postgres user cannot traverse into e.g. /root: keep the cluster in /var/tmp.
             digest = hashlib.sha256(str(self.settings.stack_path).encode()).hexdigest()[:10]
             return Path("/var/tmp") / f"hospital-stack-{digest}" / "postgres"
-        return base
+        return self.settings.stack_path / "postgres"
 
     @property
     def data(self) -> Path:

@@ -5,10 +5,19 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from functools import cache
 from pathlib import Path
 
 from hospital.errors import PrerequisiteError
 from hospital.settings import Settings
+
+
+@cache
+def _java_major(path: str) -> int | None:
+    """Major version of a JVM binary (asked once: every Kafka/Connect launch needs it)."""
+    out = subprocess.run([path, "-version"], capture_output=True, text=True, check=False)
+    match = re.search(r'version "(\d+)', out.stderr + out.stdout)
+    return int(match.group(1)) if match else None
 
 
 def java(settings: Settings) -> str:
@@ -19,9 +28,8 @@ def java(settings: Settings) -> str:
             "Java 17 or newer is required: install it "
             "(Debian: apt-get install openjdk-17-jre-headless)."
         )
-    out = subprocess.run([path, "-version"], capture_output=True, text=True, check=False)
-    match = re.search(r'version "(\d+)', out.stderr + out.stdout)
-    if not match or int(match.group(1)) < 17:
+    major = _java_major(path)
+    if major is None or major < 17:
         raise PrerequisiteError(
             f"{path} is not Java 17 or newer: install openjdk-17-jre-headless or set JAVA_BIN."
         )

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from hospital.fhir.conformance import suite_dir
+from hospital.fhir.shared import samples_dir
 from hospital.settings import load_settings
 
 ROOT = load_settings().root
-SAMPLES = ROOT.parent / "shared" / "samples" / "fhir-synthea"
+SAMPLES = samples_dir(ROOT)
 
 
 @pytest.fixture(scope="session")
