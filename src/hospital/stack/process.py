@@ -52,6 +52,11 @@ def spawn(argv: list[str], log_file: Path, pid_file: Path, cwd: Path) -> int:
             cwd=cwd,
             start_new_session=True,  # survives the CLI, and is not hit by its Ctrl-C
         )
+    # Popen returns once exec has begun, but the kernel fills /proc/<pid>/cmdline a moment
+    # later: until then alive() would call our fresh process a stranger.
+    deadline = time.monotonic() + 10
+    while not cmdline(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     pid_file.write_text(f"{proc.pid}\n")
     return proc.pid
 
