@@ -29,15 +29,19 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def alive(pid: int | None, marker: str) -> bool:
-    """True when ``pid`` runs and was started with ``marker`` on its command line."""
+def alive(pid: int | None, marker: str | None) -> bool:
+    """True when ``pid`` runs and was started with ``marker`` on its command line.
+
+    ``marker=None`` is for a pid we just spawned ourselves: only "still running" is asked,
+    because a JVM launcher that re-executes itself briefly shows an empty command line.
+    """
     if not pid:
         return False
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
     except (OSError, IndexError):
         return False
-    return state != "Z" and marker in cmdline(pid)
+    return state != "Z" and (marker is None or marker in cmdline(pid))
 
 
 def spawn(argv: list[str], log_file: Path, pid_file: Path, cwd: Path) -> int:
@@ -61,7 +65,7 @@ def spawn(argv: list[str], log_file: Path, pid_file: Path, cwd: Path) -> int:
     return proc.pid
 
 
-def terminate(pid: int, marker: str, timeout: float = 30.0) -> None:
+def terminate(pid: int, marker: str | None, timeout: float = 30.0) -> None:
     """SIGTERM, wait, then SIGKILL the whole process group if it lingers."""
     if not alive(pid, marker):
         return

@@ -147,10 +147,10 @@ class JvmService(Service):
         self.prepare()
         argv = jvm.java_command(self.settings, self.heap_mb, self.main_class, str(self.config_path))
         pid = spawn(argv, self.log_path, self.pid_file, self.home)
-        marker = str(self.config_path)
-        ok = wait_until(lambda: self.healthy() or not alive(pid, marker), self.start_timeout, 1)
+        # The pid is ours for sure here: no command-line check while it starts.
+        ok = wait_until(lambda: self.healthy() or not alive(pid, None), self.start_timeout, 1)
         if not ok or not self.healthy():
-            terminate(pid, marker)
+            terminate(pid, None)
             raise StackError(f"{self.name} did not become healthy:\n{tail(self.log_path)}")
 
     def stop(self) -> None:
