@@ -1,7 +1,8 @@
 # The commands that matter. `make run` runs the main job end to end on a fresh machine;
 # `make test` starts the test stack, runs every test against it, and stops it (even on failure).
 UV ?= uv
-TEST_ENV := tests/test.env
+TEST_ENV ?= tests/test.env
+export HOSPITAL_TEST_ENV := $(abspath $(TEST_ENV))
 DAYS ?= 7
 LAKE ?= lake
 
@@ -20,7 +21,7 @@ run: setup  ## main job: stack up, DAYS more simulated days into the EHR, EHR ->
 
 # The test stack's variables go to `stack up/down` only: pytest reads tests/test.env itself, and
 # unit tests must see a clean environment.
-TEST_STACK = set -a && . ./$(TEST_ENV) && set +a && $(UV) run hospital stack
+TEST_STACK = set -a && . $(HOSPITAL_TEST_ENV) && set +a && $(UV) run hospital stack
 
 test: setup  ## all tests (unit + integration) against the real test stack
 	@($(TEST_STACK) up); up=$$?; \

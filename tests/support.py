@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hospital.settings import Settings, load_settings
 
-TEST_ENV = Path(__file__).parent / "test.env"
+# HOSPITAL_TEST_ENV points at another stack file (own folder and ports), so that several
+# developers or helpers can each run the integration tests against a stack of their own.
+TEST_ENV = Path(os.environ.get("HOSPITAL_TEST_ENV") or Path(__file__).parent / "test.env")
 
 
 def read_env_file(path: Path) -> dict[str, str]:

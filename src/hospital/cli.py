@@ -10,10 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hospital.batch import cli as batch_cli
+from hospital.cdc import cli as cdc_cli
 from hospital.errors import HospitalError
 from hospital.fhir import cli as fhir_cli
 from hospital.settings import get_settings
 from hospital.simulator import cli as simulator_cli
+from hospital.stream import cli as stream_cli
 
 if TYPE_CHECKING:
     from hospital.stack import Stack
@@ -35,6 +38,12 @@ app.add_typer(db_app, name="db")
 
 app.add_typer(simulator_cli.app, name="simulate")
 app.add_typer(fhir_cli.app, name="fhir")
+app.add_typer(cdc_cli.app, name="cdc")
+app.add_typer(stream_cli.app, name="stream")
+app.add_typer(batch_cli.app, name="batch")
+# `hospital reconcile cdc|paths`: each stage registers its check here.
+reconcile_app = typer.Typer(help="Prove that sources and targets agree.", no_args_is_help=True)
+app.add_typer(reconcile_app, name="reconcile")
 
 
 def _stack() -> Stack:

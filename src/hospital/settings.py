@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     seconds_per_sim_day: Annotated[float, Field(ge=0)] = 0.0
     stream_cadence_minutes: Annotated[int, Field(ge=1, le=1440)] = 3
 
+    # --- cdc (hospital.cdc) ------------------------------------------------------------------
+
+    # --- stream (hospital.stream) ------------------------------------------------------------
+
+    # --- batch (hospital.batch) --------------------------------------------------------------
+
+    # --- scheduler, dashboard, pgAdmin (hospital.scheduler, hospital.dashboard) --------------
+
     @model_validator(mode="after")
     def _check_dates(self) -> Settings:
         if self.end_date is not None and self.end_date < self.start_date:

@@ -6,6 +6,7 @@ polars frames; :func:`ticks` groups events into windows of the stream cadence.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -15,13 +16,27 @@ import polars as pl
 from hospital.clock import day_start
 from hospital.simulator.activity import DayResult
 
+# Fixed namespace: event ids are uuid5(kind:source id), so the stream and the batch file name the
+# same fact with the same id, and an admission and its discharge (same admission_id) differ.
+EVENT_NAMESPACE = uuid.UUID("6f1c2a2e-8a4b-5c1d-9e0f-2b3c4d5e6f70")
+
+
+def event_id(kind: str, source_id: str) -> str:
+    """The deterministic, globally unique id of the ``kind`` event about ``source_id``."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{kind}:{source_id}"))
+
 
 @dataclass(frozen=True)
 class Event:
-    """One real-time event. ``kind``: admission, discharge, transfer or transport."""
+    """One real-time event. ``kind``: admission, discharge, transfer or transport.
+
+    ``event_id`` is :func:`event_id` of ``kind`` and ``source_id`` (the admission, transfer or
+    transport id the event is about).
+    """
 
     kind: str
     event_id: str
+    source_id: str
     occurred_at: datetime
     patient_id: str
     department_code: str | None
@@ -65,7 +80,8 @@ def _events(
         out.append(
             Event(
                 kind=kind,
-                event_id=str(row[id_col]),
+                event_id=event_id(kind, str(row[id_col])),
+                source_id=str(row[id_col]),
                 occurred_at=row[time_col],
                 patient_id=str(row["patient_id"]),
                 department_code=row[dept_col] if dept_col else None,

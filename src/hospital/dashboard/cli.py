@@ -1,0 +1,7 @@
+"""The `hospital dashboard` commands: a thin layer over the library API."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="dashboard stage.", no_args_is_help=True)

