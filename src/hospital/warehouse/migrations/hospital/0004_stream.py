@@ -1,5 +1,11 @@
 """Stream path: real-time bed events with lineage, consumer offsets, quarantine.
 
+``bed_events`` is where the stream and the batch paths meet: one row per event id
+(``hospital.simulator.events.event_id(kind, source_id)``). The stream path sets
+``seen_by_stream_at`` (the fast view), the batch path sets ``confirmed_by_batch_at`` (the day's
+record of truth); a row with only the batch column set is an event the stream missed and the
+batch filled in.
+
 Revision ID: hospital_0004
 Revises: hospital_0003
 """
@@ -11,10 +17,31 @@ down_revision = "hospital_0003"
 branch_labels = None
 depends_on = None
 
+DDL = """
+CREATE TABLE bed_events (
+    event_id               uuid PRIMARY KEY,
+    kind                   text NOT NULL
+        CHECK (kind IN ('admission', 'discharge', 'transfer', 'transport')),
+    source_id              uuid NOT NULL,
+    patient_id             uuid NOT NULL,
+    department_code        text,
+    occurred_at            timestamptz NOT NULL,
+    event_date             date NOT NULL,
+    detail                 jsonb NOT NULL DEFAULT '{}'::jsonb,
+    seen_by_stream_at      timestamptz,
+    stream_topic           text,
+    stream_partition       integer,
+    stream_offset          bigint,
+    confirmed_by_batch_at  timestamptz,
+    batch_file             text
+);
+CREATE INDEX bed_events_date_kind_idx ON bed_events (event_date, kind);
+"""
+
 
 def upgrade() -> None:
-    op.execute("SELECT 1")
+    op.execute(DDL)
 
 
 def downgrade() -> None:
-    op.execute("SELECT 1")
+    op.execute("DROP TABLE IF EXISTS bed_events")
