@@ -62,7 +62,9 @@ def _print_status(as_json: bool) -> bool:
             table.add_column(column)
         for s in statuses:
             health = (
-                "[green]healthy[/]"
+                "[green]running[/] (background)"
+                if s.kind == "background"
+                else "[green]healthy[/]"
                 if s.healthy
                 else ("[yellow]running, unhealthy[/]" if s.running else "[red]down[/]")
             )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from hospital.errors import StackError
 from hospital.settings import Settings
-from hospital.stack import jvm
+from hospital.stack import background, jvm
 from hospital.stack.connect import Connect
 from hospital.stack.kafka import Kafka
 from hospital.stack.postgres import Postgres
@@ -49,10 +52,61 @@ class Stack:
         names = ", ".join(s.name for s in self.services)
         raise StackError(f"unknown service {name!r} (known: {names})")
 
+    @property
+    def lock_path(self) -> Path:
+        return self.settings.stack_path / "stack.lock"
+
+    @contextlib.contextmanager
+    def locked(self, report: Reporter = _silent, timeout: float = 600.0) -> Iterator[None]:
+        """Hold the stack's file lock: one `up`/`down` at a time per stack folder.
+
+        flock is released by the kernel when the holder dies, so a killed `up` never leaves a
+        stale lock behind.
+        """
+        self.prepare_folder()
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            waiting = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StackError(
+                            f"another `hospital stack up/down` holds {self.lock_path} "
+                            f"for more than {timeout:.0f}s"
+                        ) from None
+                    if not waiting:
+                        report("stack", "waiting for another `hospital stack up/down`")
+                        waiting = True
+                    time.sleep(0.2)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def folder_mode(self) -> int:
+        """Permissions of the stack folder: owner only, plus traverse for the server's user.
+
+        As root the cluster runs as the `postgres` system user, which must reach its data dir
+        when that lives inside the stack folder (it does unless the /var/tmp fallback is used).
+        """
+        pg = self.postgres
+        if pg.run_as and not pg.external and pg.base.is_relative_to(self.settings.stack_path):
+            return 0o711
+        return 0o700
+
+    def prepare_folder(self) -> None:
+        self.settings.stack_path.mkdir(parents=True, exist_ok=True)
+        self.settings.stack_path.chmod(self.folder_mode())
+
     def up(self, report: Reporter = _silent, migrate: bool = True) -> list[StepResult]:
         """Start what is not healthy; leave healthy services alone. Idempotent."""
-        self.settings.stack_path.mkdir(parents=True, exist_ok=True)
-        self.settings.stack_path.chmod(0o755)
+        with self.locked(report):
+            return self._up(report, migrate)
+
+    def _up(self, report: Reporter, migrate: bool) -> list[StepResult]:
         if any(not s.external for s in (self.kafka, self.connect)) and not jvm.is_resolved(
             self.settings
         ):
@@ -106,8 +160,20 @@ class Stack:
             return False
 
     def down(self, report: Reporter = _silent) -> list[StepResult]:
-        """Stop exactly the processes this stack started, in reverse order."""
+        """Stop exactly the processes this stack started: background ones, then services."""
+        if not self.settings.stack_path.exists():
+            return [StepResult(s.name, "not running", 0.0) for s in reversed(self.services)]
+        with self.locked(report):
+            return self._down(report)
+
+    def _down(self, report: Reporter) -> list[StepResult]:
         results: list[StepResult] = []
+        started = time.perf_counter()
+        # Workers and UIs first: they hold connections to the services below.
+        if background.running(self.settings):
+            report("background", "stopping workers and UIs")
+        for proc in background.stop_all(self.settings):
+            results.append(StepResult(proc.name, "stopped", time.perf_counter() - started))
         for svc in reversed(self.services):
             started = time.perf_counter()
             if svc.external or not svc.running():
@@ -120,7 +186,22 @@ class Stack:
         return results
 
     def status(self) -> list[ServiceStatus]:
-        return [svc.status() for svc in self.services]
+        """The services, then every registered background process that still runs."""
+        services = [svc.status() for svc in self.services]
+        extra = [
+            ServiceStatus(
+                name=p.name,
+                pid=p.pid,
+                port=p.port,
+                running=True,
+                healthy=True,
+                external=False,
+                address=p.url or "",
+                kind="background",
+            )
+            for p in background.running(self.settings)
+        ]
+        return services + extra
 
     def logs(self, name: str, lines: int = 80) -> str:
         svc = self.service(name)

@@ -20,10 +20,13 @@ class ServiceStatus:
     healthy: bool
     external: bool
     address: str
+    # "service" for PostgreSQL/Kafka/Connect, "background" for registered workers/UIs.
+    kind: str = "service"
 
     def as_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
+            "kind": self.kind,
             "pid": self.pid,
             "port": self.port,
             "running": self.running,
