@@ -12,6 +12,7 @@ import hashlib
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,36 +87,46 @@ def ensure_resolved(settings: Settings, force: bool = False) -> JvmLayout:
         return jvm
     mvn = prerequisites.maven(settings)
     prerequisites.java(settings)
-    if jvm.lib.exists():
-        shutil.rmtree(jvm.lib)
     jvm.root.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [
-            mvn,
-            "-B",
-            "-q",
-            "-f",
-            str(pom),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={jvm.lib}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        output = (result.stdout + result.stderr).strip().splitlines()
-        reason = output[-1] if output else "Maven failed without output"
-        raise PrerequisiteError(
-            f"Maven could not fetch the Kafka/Debezium jars (is Maven Central reachable?): {reason}"
+    # Resolve into fresh folders and swap them in only once Maven and unpacking succeeded: a
+    # failed re-resolve (offline, bad pom) must leave the jars of a running broker in place.
+    staging = Path(tempfile.mkdtemp(prefix=".resolve-", dir=jvm.root))
+    try:
+        lib, plugins = staging / "lib", staging / "plugins"
+        result = subprocess.run(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={lib}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
-    if jvm.plugins.exists():
-        shutil.rmtree(jvm.plugins)
-    jvm.plugins.mkdir(parents=True)
-    for tarball in sorted(jvm.lib.glob("*-plugin.tar.gz")):
-        with tarfile.open(tarball) as archive:
-            archive.extractall(jvm.plugins, filter="data")
-        tarball.unlink()
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).strip().splitlines()
+            reason = output[-1] if output else "Maven failed without output"
+            raise PrerequisiteError(
+                "Maven could not fetch the Kafka/Debezium jars (is Maven Central reachable?): "
+                f"{reason}"
+            )
+        lib.mkdir(exist_ok=True)
+        plugins.mkdir()
+        for tarball in sorted(lib.glob("*-plugin.tar.gz")):
+            with tarfile.open(tarball) as archive:
+                archive.extractall(plugins, filter="data")
+            tarball.unlink()
+        for new, current in ((lib, jvm.lib), (plugins, jvm.plugins)):
+            old = staging / f"old-{current.name}"
+            if current.exists():
+                current.rename(old)
+            new.rename(current)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     jvm.log4j_config.write_text(LOG4J2)
     jvm.stamp.write_text(_pom_hash(pom) + "\n")
     return jvm

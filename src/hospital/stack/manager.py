@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import psutil
+
 from hospital.errors import StackError
 from hospital.settings import Settings
 from hospital.stack import background, jvm
 from hospital.stack.connect import Connect
 from hospital.stack.kafka import Kafka
 from hospital.stack.postgres import Postgres
-from hospital.stack.process import alive, tail
+from hospital.stack.process import names_path, tail
 from hospital.stack.service import Service, ServiceStatus
 
 Action = Literal["started", "restarted", "already running", "external", "stopped", "not running"]
@@ -208,7 +210,16 @@ class Stack:
         return tail(svc.log_path, lines)
 
     def leftover_processes(self) -> list[int]:
-        """Pids of any process whose command line names this stack's directories."""
+        """Pids of any process whose command line names this stack's directories.
+
+        Whole paths only: the folder `.stack` does not match a process of `.stack-test`.
+        """
         markers = (str(self.settings.stack_path), str(self.postgres.data))
-        pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
-        return [pid for pid in pids if any(alive(pid, marker) for marker in markers)]
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+            args = proc.info["cmdline"] or []
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and any(
+                names_path(args, marker) for marker in markers
+            ):
+                found.append(int(proc.info["pid"]))
+        return found

@@ -144,16 +144,23 @@ class JvmService(Service):
         """Write config, spawn the JVM, and wait until healthy (or raise with the log tail)."""
         from hospital.stack import jvm
 
+        running = self.pid()
+        if running is not None:
+            # Rewriting its config or spawning a twin would orphan the running one.
+            raise StackError(f"{self.name} already runs as pid {running}: stop it first")
         jvm.ensure_resolved(self.settings)
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.properties())
         self.prepare()
         argv = jvm.java_command(self.settings, self.heap_mb, self.main_class, str(self.config_path))
-        pid = spawn(argv, self.log_path, self.pid_file, self.home)
+        # Refuses, leaving the pid file alone, when one of ours already runs.
+        pid = spawn(argv, self.log_path, self.pid_file, self.home, marker=str(self.config_path))
         # The pid is ours for sure here: no command-line check while it starts.
         ok = wait_until(lambda: self.healthy() or not alive(pid, None), self.start_timeout, 1)
         if not ok or not self.healthy():
             terminate(pid, None)
+            if read_pid(self.pid_file) == pid:
+                self.pid_file.unlink(missing_ok=True)
             raise StackError(f"{self.name} did not become healthy:\n{tail(self.log_path)}")
 
     def stop(self) -> None:
