@@ -12,6 +12,7 @@ from rich.table import Table
 
 from hospital.batch import cli as batch_cli
 from hospital.cdc import cli as cdc_cli
+from hospital.dashboard import cli as dashboard_cli
 from hospital.errors import HospitalError
 from hospital.fhir import cli as fhir_cli
 from hospital.settings import get_settings
@@ -41,6 +42,7 @@ app.add_typer(fhir_cli.app, name="fhir")
 app.add_typer(cdc_cli.app, name="cdc")
 app.add_typer(stream_cli.app, name="stream")
 app.add_typer(batch_cli.app, name="batch")
+app.add_typer(dashboard_cli.app, name="dashboard")
 # `hospital reconcile cdc|paths`: each stage registers its check here.
 reconcile_app = typer.Typer(help="Prove that sources and targets agree.", no_args_is_help=True)
 app.add_typer(reconcile_app, name="reconcile")

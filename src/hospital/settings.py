@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     # --- batch (hospital.batch) --------------------------------------------------------------
 
     # --- scheduler, dashboard, pgAdmin (hospital.scheduler, hospital.dashboard) --------------
+    dashboard_port: Port = 8050
+    dashboard_refresh_seconds: Annotated[int, Field(ge=1, le=3600)] = 10
+    dashboard_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5000
+    dashboard_pool_size: Annotated[int, Field(ge=1, le=32)] = 3
+    pgadmin_enabled: bool = True
+    pgadmin_port: Port = 5050
+    pgadmin_version: str = "9.18"
+    pgadmin_venv_dir: Path | None = None
+    pgadmin_email: str = "admin@hospital.example.org"
+    pgadmin_password: SecretStr = SecretStr("pgadmin-local")
 
     @model_validator(mode="after")
     def _check_dates(self) -> Settings:
