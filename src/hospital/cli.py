@@ -42,6 +42,7 @@ app.add_typer(fhir_cli.app, name="fhir")
 app.add_typer(cdc_cli.app, name="cdc")
 app.add_typer(stream_cli.app, name="stream")
 app.add_typer(batch_cli.app, name="batch")
+app.command("export")(batch_cli.export_command)
 app.add_typer(dashboard_cli.app, name="dashboard")
 # `hospital reconcile cdc|paths`: each stage registers its check here.
 reconcile_app = typer.Typer(help="Prove that sources and targets agree.", no_args_is_help=True)
