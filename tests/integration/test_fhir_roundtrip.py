@@ -162,3 +162,41 @@ def test_ehr_export_ingests_into_matching_tables(
         assert hosp.execute(
             "SELECT count(*) FROM fhir.condition WHERE patient_id = ANY(%s)", (ids,)
         ).fetchone() == (total_diag,)
+
+
+def test_ehr_deletes_reach_the_fhir_tables(
+    stack: Settings, ehr_patients: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    """A diagnosis deleted in the EHR leaves fhir.condition at the next export + ingest."""
+    ids = list(ehr_patients)
+    export_ehr(stack, out_dir=tmp_path / "day1", patient_ids=ids)
+    ingest_paths(stack, [tmp_path / "day1"])
+    victim_patient = next(p for p, v in ehr_patients.items() if int(str(v["diagnoses"])) > 1)
+    with psycopg.connect(stack.dsn("ehr", "ehr_writer")) as conn:
+        (victim,) = conn.execute(
+            "DELETE FROM diagnoses WHERE diagnosis_id = (SELECT diagnosis_id FROM diagnoses "
+            "WHERE patient_id = %s ORDER BY diagnosis_id LIMIT 1) RETURNING diagnosis_id::text",
+            (victim_patient,),
+        ).fetchone()  # type: ignore[misc]
+    export_ehr(stack, out_dir=tmp_path / "day2", patient_ids=ids)
+    report = ingest_paths(stack, [tmp_path / "day2"])
+    assert report.retired == 1
+    assert report.inserted == report.updated == 0
+    with (
+        psycopg.connect(stack.dsn("ehr", "hospital_app")) as ehr,
+        psycopg.connect(stack.dsn("hospital", "analyst")) as hosp,
+    ):
+        expected = ehr.execute(
+            "SELECT diagnosis_id::text FROM diagnoses WHERE patient_id = ANY(%s::uuid[]) "
+            "ORDER BY 1",
+            (ids,),
+        ).fetchall()
+        actual = hosp.execute(
+            "SELECT id FROM fhir.condition WHERE patient_id = ANY(%s) ORDER BY 1", (ids,)
+        ).fetchall()
+        assert actual == expected
+        assert (victim,) not in actual
+        assert hosp.execute(
+            "SELECT count(*) FROM fhir.resource WHERE resource_type = 'Condition' AND id = %s",
+            (victim,),
+        ).fetchone() == (0,)

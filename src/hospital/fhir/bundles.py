@@ -10,9 +10,20 @@ of the referenced row:
   always gives the same key, in every file, so rows join across bundles;
 - ``#local`` (contained) and plain ``Type/id`` / absolute URLs are kept as they are.
 
-An entry that can't be used (not an object, no ``resourceType``/``id``, a reference that
-can't be resolved) becomes a :class:`Quarantined` record naming the file, the entry index and
-the reason; the other entries still load.
+An entry that can't be used (not an object, no ``resourceType``/``id``, a malformed
+conditional reference, nesting too deep, text PostgreSQL can't store) becomes a
+:class:`Quarantined` record naming the file, the entry index and the reason; the other
+entries still load.
+
+A ``urn:uuid:``/``urn:oid:`` reference that names no usable entry of the bundle (typically: the
+referenced Patient entry was itself unusable) does *not* quarantine the resource holding it:
+the reference is kept as written and listed in :attr:`ParsedResource.unresolved`; the loader
+records it in ``fhir.unresolved_reference`` and rewrites it once a resource with that
+``fullUrl`` is loaded (see :mod:`hospital.fhir.load`).
+
+Bundles tagged :data:`COMPLETE_TAG` (what ``hospital fhir export`` writes) are complete per
+patient: :attr:`ParseResult.complete_patients` lists their Patients so that the loader retires
+stored resources of those patients that the export no longer holds (EHR deletes).
 """
 
 from __future__ import annotations
@@ -34,6 +45,8 @@ CONDITIONAL_NAMESPACE: Final = uuid.UUID("6f2b8a3e-2f1c-5d4e-9a7b-3c1d2e4f5a6b")
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _TYPE_RE: Final = re.compile(r"^[A-Z][A-Za-z]+$")
 _RELATIVE_RE: Final = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})")
+# Bundle.meta.tag of exports that hold *every* resource of each Patient they contain.
+COMPLETE_TAG: Final = {"system": "urn:hospital:fhir-export", "code": "complete-per-patient"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,7 @@ class Quarantined:
     resource_type: str | None = None
     resource_id: str | None = None
     payload: str | None = None
+    stage: str = "parse"  # parse | flatten | load
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,9 @@ class ParsedResource:
     resource: dict[str, Any]
     canonical_json: str
     content_hash: str
+    full_url: str | None = None
+    # urn references that name no entry of the bundle, kept as written (see module doc).
+    unresolved: tuple[str, ...] = ()
 
 
 @dataclass
@@ -67,15 +84,28 @@ class ParseResult:
     resources: list[ParsedResource] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     deleted: list[tuple[str, str]] = field(default_factory=list)
+    # Patient ids of bundles tagged COMPLETE_TAG -> every (type, id) those bundles hold.
+    complete_patients: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+
+    @property
+    def entries(self) -> int:
+        """Input entries accounted for: each is a resource, a quarantine record or a delete."""
+        return len(self.resources) + len(self.quarantined) + len(self.deleted)
 
     def extend(self, other: ParseResult) -> None:
         self.resources.extend(other.resources)
         self.quarantined.extend(other.quarantined)
         self.deleted.extend(other.deleted)
+        for patient, keys in other.complete_patients.items():
+            self.complete_patients.setdefault(patient, set()).update(keys)
 
 
 class _Unresolvable(Exception):
     pass
+
+
+class _Dangling(_Unresolvable):
+    """A bundle-local (urn) reference to no usable entry: kept and flagged, not quarantined."""
 
 
 def canonical_json(resource: Mapping[str, Any]) -> str:
@@ -87,11 +117,20 @@ def canonical_json(resource: Mapping[str, Any]) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON (orjson for speed; the stdlib for what orjson rejects, e.g. huge integers)."""
+    """Parse JSON (orjson for speed; the stdlib for what orjson rejects, e.g. huge integers).
+
+    Raises ValueError for invalid JSON, including nesting deeper than orjson's limit (1024)
+    or the interpreter's: no RecursionError escapes.
+    """
     try:
         return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if "recursion" in str(exc).lower():
+            raise ValueError(f"nesting too deep: {exc}") from exc
+        try:
+            return json.loads(text)
+        except RecursionError as deep:
+            raise ValueError("nesting too deep") from deep
 
 
 def content_hash(text: str) -> str:
@@ -118,8 +157,6 @@ class ReferenceIndex:
     identifiers: dict[tuple[str, str | None, str], str] = field(default_factory=dict)
     # Bundles repeat the same few conditional references thousands of times.
     _cache: dict[str, str] = field(default_factory=dict)
-    # Escaped reference text (as in canonical JSON) -> its ``"reference":"…"`` replacement.
-    _rewrites: dict[str, str] = field(default_factory=dict)
 
     def add(self, full_url: object, resource: Mapping[str, Any]) -> None:
         rtype, rid = resource["resourceType"], resource["id"]
@@ -139,28 +176,13 @@ class ReferenceIndex:
             target = self._cache[reference] = self._resolve(reference)
         return target
 
-    def rewrite(self, match: re.Match[str]) -> str:
-        """``re.sub`` callback on ``_REFERENCE_TEXT_RE``: the match with its reference resolved
-        (the match itself when resolving changes nothing); raises _Unresolvable."""
-        raw = match.group(1)
-        out = self._rewrites.get(raw)
-        if out is None:
-            reference = _unescape(raw)
-            target = self.resolve(reference)
-            if target == reference:
-                out = match.group(0)
-            else:
-                out = '"reference":"' + json.dumps(target, ensure_ascii=False)[1:-1] + '"'
-            self._rewrites[raw] = out
-        return out
-
     def _resolve(self, reference: str) -> str:
         if reference.startswith("#"):
             return reference
         if reference.startswith(("urn:uuid:", "urn:oid:")):
             target = self.full_urls.get(reference)
             if target is None:
-                raise _Unresolvable(f"reference {reference!r} names no entry of the bundle")
+                raise _Dangling(f"reference {reference!r} names no entry of the bundle")
             return target
         if "?" in reference:
             return self._conditional(reference)
@@ -185,14 +207,8 @@ class ReferenceIndex:
         return target
 
 
-# In canonical JSON (no whitespace) every reference is the text ``"reference":"…"``; a quote
-# inside a JSON string is always escaped, so this can't match inside another value. Used to
-# name, in text order, the first reference of a quarantined resource that can't be resolved.
-_REFERENCE_TEXT_RE: Final = re.compile(r'"reference":"([^"\\]*(?:\\.[^"\\]*)*)"')
-
-
-def _unescape(raw: str) -> str:
-    return raw if "\\" not in raw else str(json.loads(f'"{raw}"'))
+# An escaped NUL (``\u0000``) in JSON text, not an escaped backslash followed by "u0000".
+_NUL_RE: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def check_resource(resource: object) -> str | None:
@@ -245,27 +261,59 @@ def _collect_references(
 
 
 def _finish(
-    source: str, index: int, resource: dict[str, Any], refs: ReferenceIndex
+    source: str,
+    index: int,
+    resource: dict[str, Any],
+    refs: ReferenceIndex,
+    full_url: object = None,
+) -> ParsedResource | Quarantined:
+    """The resource ready to load, or why not. Never raises: whatever goes wrong with one
+    resource (nesting too deep, lone surrogates, ...) quarantines that resource only."""
+    rtype, rid = resource["resourceType"], resource["id"]
+    try:
+        return _finish_checked(source, index, resource, refs, full_url)
+    except RecursionError:
+        return Quarantined(source, index, "nesting too deep", rtype, rid)
+    except (ValueError, TypeError, UnicodeError, OverflowError) as exc:
+        return Quarantined(source, index, f"unusable resource: {exc}", rtype, rid)
+
+
+def _finish_checked(
+    source: str,
+    index: int,
+    resource: dict[str, Any],
+    refs: ReferenceIndex,
+    full_url: object,
 ) -> ParsedResource | Quarantined:
     rtype, rid = resource["resourceType"], resource["id"]
     # References are rewritten in the parsed resource itself (once, in place), then the
     # canonical text is written once: no second serialisation or parse of the resource.
     pending: list[tuple[dict[str, Any], str]] = []
+    dangling: list[str] = []
+
+    def resolve(reference: str) -> str:
+        try:
+            return refs.resolve(reference)
+        except _Dangling:
+            if reference not in dangling:
+                dangling.append(reference)
+            return reference
+
     try:
-        # Resolve everything first: a resource with one bad reference is quarantined whole,
-        # unchanged.
-        _collect_references(resource, refs.resolve, pending)
+        # Resolve everything first: a resource with one malformed reference is quarantined
+        # whole, unchanged.
+        _collect_references(resource, resolve, pending)
     except _Unresolvable as exc:
         text = canonical_json(resource)
-        reason = str(exc)
-        try:  # the reason names the first bad reference in text order
-            _REFERENCE_TEXT_RE.sub(refs.rewrite, text)
-        except _Unresolvable as first:
-            reason = str(first)
-        return Quarantined(source, index, reason, rtype, rid, text)
+        return Quarantined(source, index, str(exc), rtype, rid, text)
     for holder, target in pending:
         holder["reference"] = target
     text = canonical_json(resource)
+    if _NUL_RE.search(text):
+        # Valid JSON, but PostgreSQL can store NUL neither in jsonb nor in text.
+        return Quarantined(
+            source, index, "contains a NUL character (\\u0000) PostgreSQL cannot store", rtype, rid
+        )
     meta = resource.get("meta")
     version = meta.get("versionId") if isinstance(meta, dict) else None
     return ParsedResource(
@@ -277,6 +325,34 @@ def _finish(
         resource=resource,
         canonical_json=text,
         content_hash=content_hash(text),
+        full_url=full_url if isinstance(full_url, str) and full_url else None,
+        unresolved=tuple(dangling),
+    )
+
+
+def rebuild(parsed: ParsedResource, targets: Mapping[str, str]) -> ParsedResource:
+    """``parsed`` with its unresolved references that ``targets`` names rewritten
+    (``urn:uuid:…`` -> ``Type/id``): the dependent of a parent that arrived later."""
+    pending: list[tuple[dict[str, Any], str]] = []
+
+    def resolve(reference: str) -> str:
+        return targets.get(reference, reference)
+
+    _collect_references(parsed.resource, resolve, pending)
+    for holder, target in pending:
+        holder["reference"] = target
+    text = canonical_json(parsed.resource)
+    return ParsedResource(
+        source=parsed.source,
+        entry_index=parsed.entry_index,
+        resource_type=parsed.resource_type,
+        id=parsed.id,
+        version_id=parsed.version_id,
+        resource=parsed.resource,
+        canonical_json=text,
+        content_hash=content_hash(text),
+        full_url=parsed.full_url,
+        unresolved=tuple(r for r in parsed.unresolved if r not in targets),
     )
 
 
@@ -303,7 +379,7 @@ def parse_bundle(bundle: Mapping[str, Any], source: str) -> ParseResult:
         return result
 
     refs = ReferenceIndex()
-    usable: list[tuple[int, dict[str, Any]]] = []
+    usable: list[tuple[int, dict[str, Any], object]] = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             result.quarantined.append(
@@ -340,15 +416,38 @@ def parse_bundle(bundle: Mapping[str, Any], source: str) -> ParseResult:
             continue
         assert isinstance(resource, dict)
         refs.add(entry.get("fullUrl"), resource)
-        usable.append((index, resource))
+        usable.append((index, resource, entry.get("fullUrl")))
 
-    for index, resource in usable:
-        item = _finish(source, index, resource, refs)
+    for index, resource, full_url in usable:
+        item = _finish(source, index, resource, refs, full_url)
         if isinstance(item, Quarantined):
             result.quarantined.append(item)
         else:
             result.resources.append(item)
+    if _is_complete(bundle):
+        keys = {(r.resource_type, r.id) for r in result.resources}
+        keys.update(
+            (q.resource_type, q.resource_id)
+            for q in result.quarantined
+            if q.resource_type is not None and q.resource_id is not None
+        )
+        for r in result.resources:
+            if r.resource_type == "Patient":
+                result.complete_patients.setdefault(r.id, set()).update(keys)
     return result
+
+
+def _is_complete(bundle: Mapping[str, Any]) -> bool:
+    meta = bundle.get("meta")
+    tags = meta.get("tag") if isinstance(meta, dict) else None
+    if not isinstance(tags, list):
+        return False
+    return any(
+        isinstance(t, dict)
+        and t.get("system") == COMPLETE_TAG["system"]
+        and t.get("code") == COMPLETE_TAG["code"]
+        for t in tags
+    )
 
 
 def parse_document(doc: object, source: str, index: int = 0) -> ParseResult:

@@ -55,35 +55,79 @@ def conformance(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders")] = None,
-    watch: Annotated[
-        bool, typer.Option(help="Keep ingesting files dropped into lake/fhir/inbox")
-    ] = False,
-    poll: Annotated[float, typer.Option(help="Seconds between inbox polls")] = 2.0,
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders")],
 ) -> None:
-    """Ingest FHIR Bundles / NDJSON into the fhir schema of the hospital database."""
-    from hospital.fhir.load import IngestReport, inbox_path, ingest_paths
-    from hospital.fhir.load import watch as watch_inbox
+    """Ingest FHIR Bundles / NDJSON into the fhir schema of the hospital database.
 
-    settings = get_settings()
+    Bad entries are quarantined (fhir.quarantine) and the rest loads; exits 1 only when
+    nothing could be loaded at all.
+    """
+    from hospital.fhir.load import ingest_paths
+
     try:
-        if paths:
-            _print_report(ingest_paths(settings, paths))
-        if watch:
-            console.print(f"watching {inbox_path(settings)} (Ctrl-C to stop)")
-
-            def show(files: list[Path], report: IngestReport) -> None:
-                console.print(f"{len(files)} file(s): {report.as_dict()}")
-
-            try:
-                watch_inbox(settings, poll_seconds=poll, on_report=show)
-            except KeyboardInterrupt:
-                console.print("stopped")
-        elif not paths:
-            console.print("nothing to do: give files/folders or --watch")
-            raise typer.Exit(2)
+        report = ingest_paths(get_settings(), paths)
     except HospitalError as exc:
         raise _fail(exc) from exc
+    _print_report(report)
+    if report.quarantined:
+        console.print(
+            f"{report.quarantined} entr{'y' if report.quarantined == 1 else 'ies'} quarantined: "
+            "see fhir.quarantine for file, entry and reason"
+        )
+    if report.resources == 0 and report.delete_requests == 0 and report.quarantined:
+        console.print("[red]error:[/red] nothing could be loaded: every entry was quarantined")
+        raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    inbox: Annotated[
+        Path | None, typer.Option(help="Folder to watch (default: lake/fhir/inbox)")
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Process what is there now, then exit")] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between inbox polls")] = 2.0,
+) -> None:
+    """Ingest every bundle / NDJSON file dropped into the inbox (until SIGTERM / Ctrl-C).
+
+    Done files move to processed/, unreadable ones to rejected/ with a .reason.txt file.
+    """
+    import signal
+    import threading
+
+    from hospital.fhir.watch import WatchReport, inbox_path
+    from hospital.fhir.watch import watch as watch_inbox
+
+    settings = get_settings()
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    folder = inbox or inbox_path(settings)
+
+    def show(batch: WatchReport) -> None:
+        r = batch.ingest
+        console.print(
+            f"{r.files} file(s): {r.inserted} inserted, {r.updated} updated, "
+            f"{r.unchanged} unchanged, {r.quarantined} quarantined, "
+            f"{len(batch.rejected)} rejected",
+            highlight=False,
+        )
+
+    if not once:
+        console.print(f"watching {folder} (SIGTERM or Ctrl-C to stop)")
+    try:
+        total = watch_inbox(
+            settings, inbox=folder, poll_seconds=poll, once=once, stop=stop, on_batch=show
+        )
+    except HospitalError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"stopped: {len(total.processed)} file(s) processed, {len(total.rejected)} rejected",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -4,6 +4,12 @@ Reads the ``ehr`` database read-only as ``hospital_app``; pure mapping functions
 into resources, one transaction bundle per batch of patients, entries addressed by
 ``urn:uuid:`` fullUrls (what suppliers send, so the ingest path resolves them) with ``PUT``
 requests (re-sending a bundle is idempotent).
+
+Every bundle holds *all* current rows of each patient in it and says so with the tag
+:data:`hospital.fhir.bundles.COMPLETE_TAG`: the ingest retires stored resources of those
+patients that are no longer exported, so rows deleted in the EHR (a withdrawn diagnosis)
+leave the FHIR tables too. A patient deleted from the EHR altogether is not in any bundle and
+is therefore not retired (the EHR does not delete patients).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from hospital.errors import FhirError
+from hospital.fhir.bundles import COMPLETE_TAG
 from hospital.settings import Settings
 
 Row = Mapping[str, Any]
@@ -285,7 +292,12 @@ def bundle_for(records: Sequence[PatientRecord]) -> dict[str, Any]:
         )
         entries.extend(_entry(medication_request_resource(m, visit_ids)) for m in rec.medications)
         entries.extend(_entry(allergy_resource(a)) for a in rec.allergies)
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "meta": {"tag": [dict(COMPLETE_TAG)]},
+        "entry": entries,
+    }
 
 
 # --- I/O --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from hospital.fhir.bundles import (
     parse_bundle,
     parse_ndjson_text,
     parse_text,
+    rebuild,
 )
 
 
@@ -80,23 +81,35 @@ def test_bad_entries_are_quarantined_and_the_rest_loads() -> None:
         ),
     )
     result = parse_bundle(bundle, "f.json")
-    assert [r.id for r in result.resources] == ["ok"]
+    # "o" names a urn that no entry has: kept, with the reference flagged.
+    assert [r.id for r in result.resources] == ["ok", "o"]
+    assert result.resources[1].unresolved == ("urn:uuid:404",)
     reasons = {q.entry_index: q.reason for q in result.quarantined}
-    assert set(reasons) == {1, 2, 3, 4, 5}
+    assert set(reasons) == {1, 2, 4, 5}
     assert "no valid id" in reasons[1]
     assert "resourceType" in reasons[2]
-    assert "urn:uuid:404" in reasons[3]
+    assert "Patient?name=smith" in reasons[5]
     assert all(q.source == "f.json" for q in result.quarantined)
+    assert result.entries == 6
 
 
-def test_reference_to_a_quarantined_entry_is_unresolvable() -> None:
+def test_dependents_of_an_unusable_patient_are_kept_with_the_reference_flagged() -> None:
     bundle = _bundle(
         _entry({"resourceType": "Patient"}, "urn:uuid:p"),
         _entry({"resourceType": "Condition", "id": "c", "subject": {"reference": "urn:uuid:p"}}),
+        _entry({"resourceType": "Encounter", "id": "e", "subject": {"reference": "urn:uuid:p"}}),
     )
     result = parse_bundle(bundle, "f.json")
-    assert result.resources == []
-    assert [q.entry_index for q in result.quarantined] == [0, 1]
+    assert [q.entry_index for q in result.quarantined] == [0]
+    assert [(r.id, r.unresolved) for r in result.resources] == [
+        ("c", ("urn:uuid:p",)),
+        ("e", ("urn:uuid:p",)),
+    ]
+    # When the parent arrives, the dependent is rewritten and re-hashed.
+    fixed = rebuild(result.resources[0], {"urn:uuid:p": "Patient/p1"})
+    assert fixed.resource["subject"] == {"reference": "Patient/p1"}
+    assert fixed.unresolved == ()
+    assert fixed.content_hash != result.resources[0].content_hash
 
 
 def test_invalid_json_is_quarantined_with_no_entry_index() -> None:
@@ -178,19 +191,18 @@ def test_references_are_rewritten_everywhere_in_the_resource() -> None:
     assert '"reference":"urn:uuid:' not in obs.canonical_json
 
 
-def test_a_quarantined_resource_is_kept_unchanged_and_names_its_first_bad_reference() -> None:
+def test_a_quarantined_resource_is_kept_unchanged_and_names_its_bad_reference() -> None:
     resource = {
         "resourceType": "Observation",
         "id": "o",
         "subject": {"reference": "urn:uuid:p"},
         "performer": [{"reference": "urn:uuid:404"}],
-        "basedOn": [{"reference": "urn:uuid:405"}],
+        "basedOn": [{"reference": "ServiceRequest?status=active"}],
     }
     bundle = _bundle(_entry({"resourceType": "Patient", "id": "p"}, "urn:uuid:p"), _entry(resource))
     result = parse_bundle(bundle, "f.json")
     assert [r.id for r in result.resources] == ["p"]
     (q,) = result.quarantined
-    # Keys are sorted in the canonical text: basedOn comes before performer.
-    assert "urn:uuid:405" in q.reason
+    assert "ServiceRequest?status=active" in q.reason
     assert q.payload is not None and '"reference":"urn:uuid:p"' in q.payload
     assert resource["subject"] == {"reference": "urn:uuid:p"}
