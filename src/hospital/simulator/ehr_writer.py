@@ -14,8 +14,8 @@ import polars as pl
 import psycopg
 
 from hospital.errors import SimulationError
-from hospital.simulator.activity import DayResult
 from hospital.simulator.config import SimConfig
+from hospital.simulator.result import DayResult
 
 EHR_TABLES = (
     "patients",

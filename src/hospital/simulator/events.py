@@ -14,7 +14,8 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from hospital.clock import day_start
-from hospital.simulator.activity import DayResult
+from hospital.errors import SimulationError
+from hospital.simulator.result import DayResult
 
 # Fixed namespace: event ids are uuid5(kind:source id), so the stream and the batch file name the
 # same fact with the same id, and an admission and its discharge (same admission_id) differ.
@@ -116,16 +117,20 @@ def day_events(result: DayResult) -> DayEvents:
 
 
 def ticks(events: DayEvents, cadence_minutes: int) -> Iterator[tuple[datetime, list[Event]]]:
-    """(window start, events in [start, start + cadence)) for every window of the day."""
+    """(window start, events in [start, start + cadence)) for every window of the day.
+
+    Nothing is dropped: every event of ``events.realtime`` is in exactly one window. The simulator
+    stamps a day's events within the day; should one fall outside anyway, it goes to the first
+    (before the day) or last (after it) window rather than being lost.
+    """
+    if cadence_minutes < 1:
+        raise SimulationError(f"cadence_minutes must be at least 1, got {cadence_minutes}")
     step = timedelta(minutes=cadence_minutes)
-    t = day_start(events.day)
-    end = t + timedelta(days=1)
-    i = 0
-    evs = [e for e in events.realtime if e.occurred_at >= t]
-    while t < end:
-        window: list[Event] = []
-        while i < len(evs) and evs[i].occurred_at < t + step:
-            window.append(evs[i])
-            i += 1
-        yield t, window
-        t += step
+    start = day_start(events.day)
+    count = -(-1440 // cadence_minutes)
+    windows: list[list[Event]] = [[] for _ in range(count)]
+    for e in events.realtime:
+        k = (e.occurred_at - start) // step
+        windows[min(max(k, 0), count - 1)].append(e)
+    for k, window in enumerate(windows):
+        yield start + k * step, window

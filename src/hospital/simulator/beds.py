@@ -1,0 +1,273 @@
+"""The bed board: who is in which bed, and the day's admissions, discharges and transfers.
+
+Rules kept here, in one place:
+
+- a patient holds one bed from admission to the planned discharge (``discharge_day`` at
+  ``discharge_s``); every admission is discharged on its planned day, whenever it was admitted
+  (the origin's census included);
+- a patient already in a bed is never admitted twice (the visit is seen as a review);
+- with no free bed in the ward the patient is diverted to another facility;
+- changes of ward need a free bed in the target ward; trips to service areas keep the bed;
+- occupancy never exceeds capacity.
+
+Events of a day are processed in time order, discharges before admissions at the same second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from hospital.errors import SimulationError
+from hospital.simulator import catalog
+from hospital.simulator.draws import DEPT_CODES, EMERG, MoveDraw
+from hospital.simulator.timeline import DAY_S, I64
+
+ICU = catalog.DEPT_INDEX["ICU"]
+MED = catalog.DEPT_INDEX["MED"]
+ICU_MOVE_SHARE = 0.03  # share of movements that are a change of ward (step up / step down)
+
+Row = dict[str, object]
+
+
+@dataclass
+class Inpatient:
+    admission_id: str
+    visit_id: str
+    person: int
+    dept: int
+    bed: int
+    admitted_s: int  # absolute seconds since 1970
+    discharge_day: int
+    discharge_s: int  # seconds into the discharge day
+    attending: str | None
+
+
+@dataclass(frozen=True)
+class Admit:
+    """A visit asking for a bed: who, where, when, and the stay it would start."""
+
+    index: int  # the visit's row in the day's draw
+    time_abs: int
+    person: int
+    dept: int
+    los: int
+    discharge_s: int
+    admission_id: str
+    visit_id: str
+    attending: str | None
+    divert_to: str  # the facility a diverted patient is sent to
+
+
+@dataclass
+class BedLog:
+    """What the board did on one day, as rows for the record builders."""
+
+    admissions: list[Row] = field(default_factory=list)
+    discharges: list[Row] = field(default_factory=list)
+    transfers: list[Row] = field(default_factory=list)
+    visit_updates: list[Row] = field(default_factory=list)
+    outcome: dict[int, str] = field(default_factory=dict)  # visit row -> admitted|diverted|seen
+    diverted: dict[int, str] = field(default_factory=dict)  # visit row -> facility sent to
+    peak: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    end: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+class BedBoard:
+    """Beds per department and the inpatients in them (state carried between days)."""
+
+    def __init__(self, capacity: npt.NDArray[np.int64]) -> None:
+        self.capacity = np.asarray(capacity, dtype=np.int64)
+        # Beds are handed out lowest number first (pop from the end of a descending list).
+        self.free: list[list[int]] = [list(range(c, 0, -1)) for c in self.capacity.tolist()]
+        self.inpatients: dict[str, Inpatient] = {}
+        self.admitted_people: set[int] = set()
+
+    # --- state ---------------------------------------------------------------------------------
+    def occupancy(self) -> I64:
+        return np.array(
+            [c - len(f) for c, f in zip(self.capacity.tolist(), self.free, strict=True)],
+            dtype=np.int64,
+        )
+
+    def has_bed(self, dept: int) -> bool:
+        return bool(self.free[dept])
+
+    def in_bed(self, person: int) -> bool:
+        return person in self.admitted_people
+
+    def place(self, a: Inpatient) -> None:
+        """Put ``a`` in the lowest free bed of ``a.dept`` (the caller checked there is one)."""
+        if not self.free[a.dept]:
+            raise SimulationError(f"no free bed in {DEPT_CODES[a.dept]}")  # a bug, never data
+        a.bed = self.free[a.dept].pop()
+        self.inpatients[a.admission_id] = a
+        self.admitted_people.add(a.person)
+
+    def release(self, admission_id: str) -> Inpatient | None:
+        a = self.inpatients.pop(admission_id, None)
+        if a is not None:
+            self.admitted_people.discard(a.person)
+            self.free[a.dept].append(a.bed)
+        return a
+
+    def move(self, a: Inpatient, target: int) -> int:
+        """Move ``a`` to a free bed in ``target``; returns the department it left."""
+        old = a.dept
+        self.free[old].append(a.bed)
+        a.dept, a.bed = target, self.free[target].pop()
+        return old
+
+    def due(self, day_num: int) -> list[Inpatient]:
+        """Inpatients planned to leave on ``day_num`` (or earlier: never left behind)."""
+        return [a for a in self.inpatients.values() if a.discharge_day <= day_num]
+
+    # --- the day ---------------------------------------------------------------------------------
+    def run_day(
+        self,
+        day_num: int,
+        requests: list[Admit],
+        moves: MoveDraw,
+        move_ids: list[str],
+    ) -> BedLog:
+        """Discharges, admissions and movements of ``day_num`` in time order."""
+        base = day_num * DAY_S
+        log = BedLog()
+        # The due list is taken now, after the census was placed: nobody due today is missed.
+        todays = sorted(self.due(day_num), key=lambda a: (a.discharge_s, a.admission_id))
+        events: list[tuple[int, int, int]] = [
+            (base + min(a.discharge_s, DAY_S - 1), 0, i) for i, a in enumerate(todays)
+        ]
+        events += [(r.time_abs, 1, i) for i, r in enumerate(requests)]
+        events += [(base + int(t), 2, i) for i, t in enumerate(moves.time_s.tolist())]
+        events.sort()
+        occupancy = self.occupancy()
+        peak = occupancy.copy()
+        for ts, kind, i in events:
+            if kind == 0:
+                a = todays[i]
+                if self.release(a.admission_id) is None:
+                    continue
+                occupancy[a.dept] -= 1
+                log.discharges.append(
+                    {
+                        "admission_id": a.admission_id,
+                        "visit_id": a.visit_id,
+                        "patient_idx": a.person,
+                        "department_code": DEPT_CODES[a.dept],
+                        "discharged_at": ts,
+                        "disposition": "home",
+                        "attending": a.attending,
+                    }
+                )
+                log.visit_updates.append(
+                    {"visit_id": a.visit_id, "ended_at": ts, "status": "completed"}
+                )
+            elif kind == 1:
+                self._admit(requests[i], day_num, log, occupancy, peak)
+            else:
+                self._move(moves, i, ts, move_ids[i], log, occupancy, peak)
+        if (peak > self.capacity).any():
+            raise SimulationError(f"bed occupancy above capacity on day {day_num}")  # a bug
+        log.peak, log.end = peak, occupancy
+        return log
+
+    def _admit(self, r: Admit, day_num: int, log: BedLog, occupancy: I64, peak: I64) -> None:
+        if self.in_bed(r.person):
+            log.outcome[r.index] = "seen"  # already in a bed: treated as a review
+            return
+        if not self.has_bed(r.dept):
+            log.outcome[r.index] = "diverted"
+            log.diverted[r.index] = r.divert_to
+            log.transfers.append(
+                {
+                    "transfer_id": None,
+                    "patient_idx": r.person,
+                    "admission_id": None,
+                    "transfer_type": "inter_facility",
+                    "from_department": DEPT_CODES[r.dept],
+                    "to_department": None,
+                    "from_facility": catalog.FACILITY_CODE,
+                    "to_facility": r.divert_to,
+                    "reason": "no bed available",
+                    "transferred_at": r.time_abs,
+                }
+            )
+            return
+        a = Inpatient(
+            r.admission_id,
+            r.visit_id,
+            r.person,
+            r.dept,
+            0,
+            r.time_abs,
+            day_num + r.los,
+            r.discharge_s,
+            r.attending,
+        )
+        self.place(a)
+        occupancy[r.dept] += 1
+        peak[r.dept] = max(peak[r.dept], occupancy[r.dept])
+        log.outcome[r.index] = "admitted"
+        log.admissions.append(admission_row(a))
+
+    def _move(
+        self,
+        moves: MoveDraw,
+        i: int,
+        ts: int,
+        transfer_id: str,
+        log: BedLog,
+        occupancy: I64,
+        peak: I64,
+    ) -> None:
+        if not self.inpatients:
+            return
+        current = list(self.inpatients.values())
+        a = current[int(moves.pick[i] * len(current))]
+        row: Row = {
+            "transfer_id": transfer_id,
+            "patient_idx": a.person,
+            "admission_id": a.admission_id,
+            "from_facility": catalog.FACILITY_CODE,
+            "to_facility": catalog.FACILITY_CODE,
+            "transferred_at": ts,
+        }
+        if moves.kind[i] < ICU_MOVE_SHARE:
+            # Step up to ICU from a ward, or step down from ICU/EMERG to a medical ward.
+            target = MED if a.dept in (ICU, EMERG) else ICU
+            if not self.has_bed(target):
+                return
+            old = self.move(a, target)
+            occupancy[old] -= 1
+            occupancy[target] += 1
+            peak[target] = max(peak[target], occupancy[target])
+            row |= {
+                "transfer_type": "inter_department",
+                "from_department": DEPT_CODES[old],
+                "to_department": DEPT_CODES[target],
+                "reason": "change in acuity",
+            }
+        else:
+            area = catalog.SERVICE_AREAS[int(moves.area[i])]
+            row |= {
+                "transfer_type": "ward_movement",
+                "from_department": DEPT_CODES[a.dept],
+                "to_department": area,
+                "reason": f"to {area.lower().replace('_', ' ')}",
+            }
+        log.transfers.append(row)
+
+
+def admission_row(a: Inpatient) -> Row:
+    return {
+        "admission_id": a.admission_id,
+        "visit_id": a.visit_id,
+        "patient_idx": a.person,
+        "department_code": DEPT_CODES[a.dept],
+        "bed_number": a.bed,
+        "admitted_at": a.admitted_s,
+        "expected_discharge_date": a.discharge_day,
+    }
