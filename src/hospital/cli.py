@@ -47,6 +47,7 @@ app.add_typer(dashboard_cli.app, name="dashboard")
 # `hospital reconcile cdc|paths`: each stage registers its check here.
 reconcile_app = typer.Typer(help="Prove that sources and targets agree.", no_args_is_help=True)
 app.add_typer(reconcile_app, name="reconcile")
+reconcile_app.command("paths")(stream_cli.reconcile_paths_command)
 
 
 def _stack() -> Stack:

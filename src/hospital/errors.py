@@ -37,3 +37,7 @@ class IngestError(HospitalError):
 
 class FhirError(HospitalError):
     """FHIR input or a ViewDefinition is invalid."""
+
+
+class StreamError(HospitalError):
+    """The stream path (Kafka producer, consumer or one of its sinks) failed."""

@@ -91,6 +91,21 @@ class Settings(BaseSettings):
     # --- cdc (hospital.cdc) ------------------------------------------------------------------
 
     # --- stream (hospital.stream) ------------------------------------------------------------
+    # One topic for every bed event, keyed by patient id (a patient's events stay in order);
+    # invalid messages go to the dead-letter topic. Micro-batches close at max events or max wait.
+    stream_topic: str = "hospital.bed_events"
+    stream_dlq_topic: str = "hospital.bed_events.dlq"
+    stream_partitions: Annotated[int, Field(ge=1, le=256)] = 3
+    stream_group: str = "hospital-stream"
+    # Static group membership: a restarted worker takes its partitions back without a rebalance.
+    stream_instance_id: str = "hospital-stream-1"
+    stream_session_timeout_ms: Annotated[int, Field(ge=6000, le=300_000)] = 10_000
+    stream_lake_subdir: str = "stream"
+    stream_batch_max_events: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
+    stream_batch_max_wait_ms: Annotated[int, Field(ge=1, le=60_000)] = 200
+    stream_idle_seconds: Annotated[float, Field(ge=0.1, le=3600)] = 3.0
+    stream_metrics_seconds: Annotated[float, Field(ge=0.5, le=3600)] = 5.0
+    stream_vacuum_retention_hours: Annotated[int, Field(ge=0, le=100_000)] = 168
 
     # --- batch (hospital.batch) --------------------------------------------------------------
     batch_watch_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0

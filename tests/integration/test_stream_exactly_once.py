@@ -1,0 +1,91 @@
+"""Exactly once in both sinks while the consumer is `kill -9`ed at random points.
+
+The worker is a real `hospital stream consume` child process. Most kills use the hidden pause
+hook (HOSPITAL_STREAM_PAUSE_AT=<point>:<n>): the worker stops at a named point of its n-th
+micro-batch, e.g. after the lake commit but before the database commit, and is killed there;
+the others land at random moments. After each kill a new worker resumes from the sinks' own
+positions. At the end: distinct event ids = rows = produced events, in the lake and in the DB.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import psycopg
+import pytest
+from deltalake import DeltaTable
+
+from hospital.settings import Settings
+from hospital.stream import lake
+from hospital.stream.lake import app_id, table_path
+from tests.integration.test_stream_support import (
+    Worker,
+    isolated,
+    publish,
+    simulated_days,
+    worker_env,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_kill_9_at_random_points_lands_every_event_exactly_once(stack: Settings) -> None:
+    rng = random.Random()
+    seed = rng.randrange(1_000_000)
+    rng.seed(seed)
+    with isolated(stack, "crash", stream_batch_max_events=120) as settings:
+        events = [e for day in simulated_days(stack, seed=31, days=3) for e in day.realtime]
+        publish(settings, events)
+        # Five kills at named points (two between the lake commit and the DB commit), in random
+        # order and at a random micro-batch, plus two at random moments.
+        plan: list[str | float] = [
+            f"{point}:{rng.randint(1, 3)}"
+            for point in ("after_lake", "after_lake", "before_lake", "in_db", "after_db")
+        ]
+        plan += [rng.uniform(1.0, 4.0) for _ in range(2)]
+        rng.shuffle(plan)
+        paused = []
+        for step in plan:
+            if isinstance(step, str):
+                worker = Worker(worker_env(settings, HOSPITAL_STREAM_PAUSE_AT=step))
+                assert worker.wait_for("PAUSED", timeout=90), (
+                    f"seed {seed}: worker never reached {step}: {''.join(worker.stderr)[-2000:]}"
+                )
+                paused.append(step)
+            else:
+                worker = Worker(worker_env(settings))
+                time.sleep(step)
+            worker.kill9()
+        assert len(paused) == 5
+        Worker(worker_env(settings)).finish()
+
+        produced = {e.event_id for e in events}
+        rows = lake.read(settings)
+        assert rows.height == rows["event_id"].n_unique() == len(produced), f"seed {seed}"
+        assert set(rows["event_id"].to_list()) == produced
+        with psycopg.connect(settings.dsn("hospital", "hospital_app")) as conn:
+            n, distinct = conn.execute(
+                "SELECT count(*), count(DISTINCT event_id) FROM bed_events WHERE stream_topic = %s",
+                (settings.stream_topic,),
+            ).fetchone() or (0, 0)
+            ids = {
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT event_id FROM bed_events WHERE stream_topic = %s",
+                    (settings.stream_topic,),
+                )
+            }
+            offsets = dict(
+                conn.execute(
+                    "SELECT kafka_partition, next_offset FROM stream_offsets WHERE topic = %s",
+                    (settings.stream_topic,),
+                ).fetchall()
+            )
+        assert n == distinct == len(produced), f"seed {seed}"
+        assert ids == produced
+        # Both sinks end at the same position: the end of every partition.
+        table = DeltaTable(str(table_path(settings)))
+        assert sum(offsets.values()) == len(events)
+        for partition, end in offsets.items():
+            assert table.transaction_version(app_id(settings.stream_topic, partition)) == end
