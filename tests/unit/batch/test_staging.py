@@ -1,0 +1,81 @@
+"""SQL builders of the batch ingest and the export predicate guard (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hospital.batch import files as bf
+from hospital.batch import staging
+from hospital.batch.export import ExportError, check_predicate
+
+
+def test_every_column_has_its_checks() -> None:
+    cks = staging.checks(bf.TRANSFERS, people_known=True)
+    by_col: dict[str, list[str]] = {}
+    for c in cks:
+        by_col.setdefault(c.column, []).append(c.reason)
+    assert by_col["transfer_id"] == ["required value missing", "not a UUID"]
+    assert "unknown in people" in by_col["patient_id"]
+    assert by_col["transfer_type"] == [
+        "required value missing",
+        "not one of " + ", ".join(bf.TRANSFER_TYPES),
+    ]
+    assert "unknown in departments" in by_col["to_department"]
+    assert "reason" not in by_col  # free text, optional: nothing to check
+    # Optional values are only checked when present.
+    admission = next(c for c in cks if c.column == "admission_id")
+    assert admission.bad.startswith("CASE WHEN coalesce(s.\"admission_id\", '') = '' THEN false")
+
+
+def test_patient_reference_only_once_people_are_known() -> None:
+    cks = staging.checks(bf.PHARMACY_ORDERS, people_known=False)
+    assert not any(c.reason == "unknown in people" for c in cks)
+
+
+def test_merge_and_events_sql() -> None:
+    cks = staging.checks(bf.ADMISSIONS, people_known=False)
+    merge = staging.merge(bf.ADMISSIONS, cks)
+    assert 'ON CONFLICT ("admission_id") DO UPDATE' in merge
+    assert "admissions.discharged_at IS NULL" in merge  # a resend never undoes a discharge
+    events = staging.bed_events(bf.ADMISSIONS, cks)
+    assert events is not None
+    assert "%(day_start)s" in events  # only the day's own admissions are admission events
+    assert "seen_by_stream_at" not in events and "stream_offset" not in events
+    assert staging.bed_events(bf.PHARMACY_ORDERS, cks) is None
+    discharge = staging.merge(bf.DISCHARGES, staging.checks(bf.DISCHARGES, False))
+    assert discharge.startswith("UPDATE admissions a SET")
+
+
+def test_stage_numbers_lines_from_two() -> None:
+    assert "IDENTITY (START 2)" in staging.create_stage(bf.DEPARTMENTS)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "status = 'admitted'",
+        "bed_number > 3 AND (department_code IN ('ICU', 'MED'))",
+        "note = 'it''s ; fine'",
+    ],
+)
+def test_predicates_allowed(where: str) -> None:
+    assert check_predicate(where) == where
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "true); DROP TABLE admissions; --",
+        "true) UNION SELECT * FROM pg_authid WHERE (true",
+        "1=1 -- comment",
+        "1=1 /* comment */",
+        "x = $$a$$",
+        "x = E'\\''",
+        "(true",
+        "'unterminated",
+        "   ",
+    ],
+)
+def test_predicates_refused(where: str) -> None:
+    with pytest.raises(ExportError):
+        check_predicate(where)
