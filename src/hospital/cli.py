@@ -15,6 +15,7 @@ from hospital.cdc import cli as cdc_cli
 from hospital.dashboard import cli as dashboard_cli
 from hospital.errors import HospitalError
 from hospital.fhir import cli as fhir_cli
+from hospital.scheduler import cli as scheduler_cli
 from hospital.settings import get_settings
 from hospital.simulator import cli as simulator_cli
 from hospital.stream import cli as stream_cli
@@ -44,6 +45,8 @@ app.add_typer(stream_cli.app, name="stream")
 app.add_typer(batch_cli.app, name="batch")
 app.command("export")(batch_cli.export_command)
 app.add_typer(dashboard_cli.app, name="dashboard")
+app.command("run")(scheduler_cli.run_command)
+app.command("report")(scheduler_cli.report_command)
 # `hospital reconcile cdc|paths`: each stage registers its check here.
 reconcile_app = typer.Typer(help="Prove that sources and targets agree.", no_args_is_help=True)
 app.add_typer(reconcile_app, name="reconcile")

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     export_fetch_rows: Annotated[int, Field(ge=100, le=1_000_000)] = 50_000
 
     # --- scheduler, dashboard, pgAdmin (hospital.scheduler, hospital.dashboard) --------------
+    # scheduler: RUN_PROFILE names a profile of hospital.scheduler.profiles (demo, walkthrough,
+    # nine-days-1455, backfill); SECONDS_PER_SIM_DAY / END_DATE / NUM_PEOPLE, when set, win over it.
+    run_profile: str = "demo"
+    run_drain_timeout_seconds: Annotated[float, Field(ge=0, le=86_400)] = 180.0
+    worker_max_backoff_seconds: Annotated[float, Field(ge=0.1, le=600)] = 30.0
+    scheduler_snapshots: bool = True
     dashboard_port: Port = 8050
     dashboard_refresh_seconds: Annotated[int, Field(ge=1, le=3600)] = 10
     dashboard_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5000
