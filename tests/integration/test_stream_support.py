@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
+import psycopg
+
 from hospital.settings import Settings
 from hospital.simulator.api import build_population, simulate
 from hospital.simulator.config import SimConfig
@@ -77,6 +79,12 @@ def simulated_days(stack: Settings, seed: int, days: int) -> list[DayEvents]:
 
 
 def publish(settings: Settings, events: list[Event]) -> None:
+    """Publish ``events``; first drop their bed_events rows left by earlier runs or tests."""
+    with psycopg.connect(settings.dsn("hospital", "hospital_app")) as conn:
+        conn.execute(
+            "DELETE FROM bed_events WHERE event_id = ANY(%s::uuid[])",
+            ([e.event_id for e in events],),
+        )
     with StreamProducer(settings) as producer:
         assert producer.publish(events) == len(events)
 
