@@ -19,6 +19,7 @@ from hospital.fhir.load import ingest_paths
 from hospital.fhir.shared import samples_dir
 from hospital.fhir.watch import watch
 from hospital.settings import Settings
+from tests.unit.fhir.guard import require_shared
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +38,7 @@ TABLE_OF_TYPE = {
 
 
 def _samples(settings: Settings) -> Path:
-    folder = samples_dir(settings.root)
-    if not any(folder.glob("*.json")):
-        pytest.skip(f"Synthea samples not found at {folder}")
-    return folder
+    return require_shared(samples_dir(settings.root), "Synthea sample bundles")
 
 
 def _tables() -> list[str]:

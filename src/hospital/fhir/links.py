@@ -67,6 +67,7 @@ def record_and_resolve(
     if not targets:
         return 0, len(new)
     dependents = [rebuild(p, targets[(p.resource_type, p.id)]) for p in _stored(cur, targets)]
+    writer.stored.update(targets)  # stored copies: replaced, not inserted beside
     rewritten = writer.write(dependents)
     done = [
         (r.resource_type, r.id, ref) for r in rewritten for ref in targets[(r.resource_type, r.id)]

@@ -1,4 +1,5 @@
-"""Locations of the shared FHIR material (outside the project; tests skip when absent)."""
+"""Locations of the shared FHIR material (outside the project). When absent, tests fail in CI
+and skip loudly elsewhere (see :mod:`tests.unit.fhir.guard`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from hospital.fhir.conformance import suite_dir
 from hospital.fhir.shared import samples_dir
 from hospital.settings import load_settings
+from tests.unit.fhir.guard import require_shared
 
 ROOT = load_settings().root
 SAMPLES = samples_dir(ROOT)
@@ -18,18 +20,13 @@ SAMPLES = samples_dir(ROOT)
 
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
-    directory = suite_dir(ROOT)
-    if not directory.is_dir():
-        pytest.skip(f"SQL-on-FHIR conformance suite not found at {directory}")
-    return directory
+    return require_shared(suite_dir(ROOT), "SQL-on-FHIR conformance suite")
 
 
 @pytest.fixture(scope="session")
 def sample_files() -> list[Path]:
-    files = sorted(SAMPLES.glob("*.json"))
-    if not files:
-        pytest.skip(f"Synthea samples not found at {SAMPLES}")
-    return files
+    require_shared(SAMPLES, "Synthea sample bundles")
+    return sorted(SAMPLES.glob("*.json"))
 
 
 @pytest.fixture(scope="session")
