@@ -12,12 +12,17 @@ setup:  ## Python deps (uv.lock) and the Kafka/Debezium jars (Maven Central)
 	$(UV) sync --frozen
 	$(UV) run hospital stack setup
 
-run: setup  ## main job: stack up, DAYS more simulated days into the EHR, EHR -> FHIR -> fhir tables, status
+# The main job: the `demo` profile (5,000,000 people, 14 simulated days at max speed) through
+# every path with supervised workers, then the reconciliation report; the dashboard and pgAdmin
+# stay up. Re-running continues the simulation where it stopped. PROFILE=walkthrough etc.
+PROFILE ?= demo
+run: setup  ## main job: stack up, `hospital run` (workers, live progress, report), dashboard + pgAdmin
 	$(UV) run hospital stack up
-	$(UV) run hospital simulate range --days $(DAYS)
-	$(UV) run hospital fhir export
-	$(UV) run hospital fhir ingest $(LAKE)/fhir/export
-	$(UV) run hospital stack status
+	$(UV) run hospital run --profile $(PROFILE) --dashboard
+
+.PHONY: stop
+stop:  ## stop everything `make run` started: workers, dashboard, pgAdmin, then the stack
+	$(UV) run hospital stack down
 
 # The test stack's variables go to `stack up/down` only: pytest reads tests/test.env itself, and
 # unit tests must see a clean environment.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from hospital.settings import get_settings
+from hospital.errors import HospitalError
+from hospital.settings import Settings, get_settings
 
 app = typer.Typer(help="scheduler stage.", no_args_is_help=True)
 console = Console()
@@ -54,6 +56,10 @@ def run_command(
     plain: Annotated[
         bool | None, typer.Option("--plain/--live", help="Log lines instead of the live display")
     ] = None,
+    dashboard: Annotated[
+        bool,
+        typer.Option(help="Start the dashboard before the run and pgAdmin after it (left running)"),
+    ] = False,
 ) -> None:
     """Run the hospital on the simulated clock: every path, supervised workers, live progress,
     and a reconciliation report (exit code 1 on any unexplained difference)."""
@@ -71,11 +77,38 @@ def run_command(
         drain_timeout=drain_timeout,
         plain=plain,
     )
-    result = runner.run(get_settings(), options, console)
+    settings = get_settings()
+    urls: dict[str, str | None] = {}
+    if dashboard:
+        if stack:
+            from hospital.stack import Stack
+
+            with console.status("starting the stack"):
+                Stack(settings).up()
+        urls["dashboard"] = _service("dashboard", runner.start_dashboard, settings)
+    result = runner.run(settings, options, console)
     console.print(report.render(result.as_dict()))
-    console.print(f"report: {report.reports_dir(get_settings()) / 'latest.html'}")
+    console.print(f"report: {report.reports_dir(settings) / 'latest.html'} (and latest.json)")
+    if dashboard:
+        with console.status("starting pgAdmin 4 (the first start installs it)"):
+            urls["pgAdmin 4"] = _service("pgAdmin", runner.start_pgadmin, settings)
+        for name, url in urls.items():
+            if url:
+                console.print(f"{name}: [bold]{url}[/]")
+        if urls.get("pgAdmin 4"):
+            console.print(f"pgAdmin login: {settings.pgadmin_email} (PGADMIN_PASSWORD)")
+        console.print("stop everything: make stop  (or: hospital stack down)")
     if not result.clean:
         raise typer.Exit(1)
+
+
+def _service(name: str, start: Callable[[Settings], str | None], settings: Settings) -> str | None:
+    """Start a companion service; its failure is reported, never fatal to the run."""
+    try:
+        return start(settings)
+    except HospitalError as exc:
+        console.print(f"[yellow]{name} not started: {exc}[/]")
+        return None
 
 
 def report_command(

@@ -96,6 +96,24 @@ def _ehr_next_day(settings: Settings, config: SimConfig) -> date:
     return last + timedelta(days=1) if last else config.origin
 
 
+def start_dashboard(settings: Settings) -> str | None:
+    """Start the dashboard in the background (its stage's API) and return its URL, if present."""
+    if stage_missing("hospital.dashboard.server", "start_background"):
+        return None
+    url: str = stage("hospital.dashboard.server").start_background(settings)
+    return url
+
+
+def start_pgadmin(settings: Settings) -> str | None:
+    """Start pgAdmin 4 in the background unless PGADMIN_ENABLED=false; its URL, if present."""
+    if not getattr(settings, "pgadmin_enabled", False):
+        return None
+    if stage_missing("hospital.dashboard.pgadmin", "ensure_pgadmin"):
+        return None
+    url: str = stage("hospital.dashboard.pgadmin").ensure_pgadmin(settings)
+    return url
+
+
 def _register_self(settings: Settings) -> bool:
     if stage_missing("hospital.stack.background", "register"):
         return False

@@ -91,11 +91,18 @@ def available_workers(only: set[str] | None = None) -> tuple[list[WorkerSpec], d
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment variables that give a child process exactly these settings."""
+    """Environment variables that give a child process exactly these settings.
+
+    Only values set explicitly (environment, ``.env``, overrides) and the resolved stack and lake
+    folders are exported: defaults stay defaults, so "set explicitly" keeps its meaning in the
+    child (run profiles yield to explicit variables).
+    """
     env: dict[str, str] = {}
     for name, info in Settings.model_fields.items():
         value = getattr(settings, name)
-        if value is None:
+        if value is None or (
+            name not in settings.model_fields_set and name not in ("stack_dir", "lake_dir")
+        ):
             continue
         alias = info.validation_alias
         key = str(alias.choices[0]) if alias is not None and hasattr(alias, "choices") else name
