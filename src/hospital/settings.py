@@ -6,6 +6,7 @@ explicitly (tests do, with overrides). Every variable is documented in ``.env.ex
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from datetime import date
 from functools import lru_cache
@@ -41,19 +42,24 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
-        populate_by_name=True,
+        # Off on purpose: with it, pydantic-settings also reads the *field* name from the
+        # environment, so HOST / STACK_DIR / LAKE_DIR (set by many shells and containers)
+        # would be honoured. load_settings() maps field names to the variables instead.
+        populate_by_name=False,
     )
 
     # --- where things live -------------------------------------------------------------------
-    # Prefixed names: STACK_DIR or HOST alone would collide with other tools' variables.
+    # Prefixed names only: STACK_DIR or HOST alone collide with other tools' variables
+    # (HOST=0.0.0.0 would expose every service).
     stack_dir: Path = Field(
-        default=Path(".stack"), validation_alias=AliasChoices("HOSPITAL_STACK_DIR", "stack_dir")
+        default=Path(".stack"), validation_alias=AliasChoices("HOSPITAL_STACK_DIR")
     )
-    lake_dir: Path = Field(
-        default=Path("lake"), validation_alias=AliasChoices("HOSPITAL_LAKE_DIR", "lake_dir")
-    )
-    host: str = Field(
-        default="127.0.0.1", validation_alias=AliasChoices("HOSPITAL_BIND_HOST", "host")
+    lake_dir: Path = Field(default=Path("lake"), validation_alias=AliasChoices("HOSPITAL_LAKE_DIR"))
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("HOSPITAL_BIND_HOST"))
+    # A non-loopback HOSPITAL_BIND_HOST is refused unless this is set (and then every password
+    # must differ from its shipped default).
+    allow_remote: bool = Field(
+        default=False, validation_alias=AliasChoices("HOSPITAL_ALLOW_REMOTE")
     )
 
     # --- PostgreSQL ----------------------------------------------------------------------------
@@ -64,9 +70,13 @@ class Settings(BaseSettings):
     cdc_reader_password: SecretStr = SecretStr("cdc-reader-local")
     hospital_app_password: SecretStr = SecretStr("hospital-app-local")
     analyst_password: SecretStr = SecretStr("analyst-local")
-    # External databases: when set, `stack up` starts no PostgreSQL and uses these instead.
-    ehr_dsn: str | None = None
-    hospital_dsn: str | None = None
+    # External databases, one DSN per (database, role) the platform uses (see EXTERNAL_DSNS):
+    # when any is set, `stack up` starts no PostgreSQL, and a role without its DSN is an error.
+    ehr_dsn: SecretStr | None = None  # EHR as the hospital side's read-only reader
+    ehr_writer_dsn: SecretStr | None = None  # EHR as its owner/writer (simulator, migrations)
+    cdc_reader_dsn: SecretStr | None = None  # EHR with logical replication (Debezium)
+    hospital_dsn: SecretStr | None = None  # hospital DB as its owner/writer (also migrations)
+    hospital_analyst_dsn: SecretStr | None = None  # hospital DB read-only (dashboards)
     pg_bindir: Path | None = None
 
     # --- Kafka / Connect -----------------------------------------------------------------------
@@ -131,6 +141,29 @@ class Settings(BaseSettings):
     pgadmin_password: SecretStr = SecretStr("pgadmin-local")
 
     @model_validator(mode="after")
+    def _check_exposure(self) -> Settings:
+        if _is_loopback(self.host):
+            return self
+        if not self.allow_remote:
+            raise ValueError(
+                f"HOSPITAL_BIND_HOST={self.host} is not a loopback address: PostgreSQL, Kafka "
+                "and Kafka Connect's unauthenticated REST API would be reachable from other "
+                "machines; set HOSPITAL_ALLOW_REMOTE=1 if that is what you want"
+            )
+        defaults = [
+            name.upper()
+            for name, field in type(self).model_fields.items()
+            if isinstance(field.default, SecretStr)
+            and getattr(self, name).get_secret_value() == field.default.get_secret_value()
+        ]
+        if defaults:
+            raise ValueError(
+                f"HOSPITAL_ALLOW_REMOTE=1 needs passwords of your own: {', '.join(defaults)} "
+                "still have their published defaults"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_dates(self) -> Settings:
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError(f"END_DATE ({self.end_date}) is before START_DATE ({self.start_date})")
@@ -165,7 +198,12 @@ class Settings(BaseSettings):
 
     @property
     def local_postgres(self) -> bool:
-        return self.ehr_dsn is None and self.hospital_dsn is None
+        return all(getattr(self, name) is None for name in EXTERNAL_DSNS.values())
+
+    @property
+    def client_host(self) -> str:
+        """Where clients on this machine reach the services (a wildcard bind is not an address)."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
 
     @property
     def local_kafka(self) -> bool:
@@ -173,11 +211,11 @@ class Settings(BaseSettings):
 
     @property
     def bootstrap_servers(self) -> str:
-        return self.kafka_bootstrap_servers or f"{self.host}:{self.kafka_port}"
+        return self.kafka_bootstrap_servers or f"{self.client_host}:{self.kafka_port}"
 
     @property
     def connect_url(self) -> str:
-        return f"http://{self.host}:{self.connect_port}"
+        return f"http://{self.client_host}:{self.connect_port}"
 
     def password(self, role: Role) -> str:
         secret = {
@@ -189,75 +227,116 @@ class Settings(BaseSettings):
         }[role]
         return secret.get_secret_value()
 
+    def external_dsn(self, database: Database, role: Role) -> str:
+        """The configured DSN for ``role`` on ``database`` (external databases only)."""
+        name = EXTERNAL_DSNS.get((database, role))
+        if name is None:
+            raise ConfigError(
+                f"with external databases there is no {role} connection to {database}: "
+                f"only {', '.join(f'{r} on {d}' for d, r in EXTERNAL_DSNS)} are configured "
+                "(each through its own *_DSN variable)"
+            )
+        value: SecretStr | None = getattr(self, name)
+        if value is None:
+            raise ConfigError(
+                f"with external databases, {role} on {database} needs its own DSN: "
+                f"set {name.upper()}"
+            )
+        return value.get_secret_value()
+
     def dsn(self, database: Database, role: Role) -> str:
-        """A libpq connection string for ``role`` on ``database`` (psycopg form)."""
-        if database == "ehr" and self.ehr_dsn:
-            return self.ehr_dsn
-        if database == "hospital" and self.hospital_dsn:
-            return self.hospital_dsn
+        """A libpq connection string for ``role`` on ``database`` (psycopg form).
+
+        Built with make_conninfo, which quotes every value: a password with spaces, quotes,
+        backslashes or ``host=...`` in it stays a password.
+        """
+        if not self.local_postgres:
+            return self.external_dsn(database, role)
+        from psycopg.conninfo import make_conninfo
+
         user = self.pg_superuser if role == "superuser" else role
-        return (
-            f"host={self.host} port={self.pg_port} dbname={database} "
-            f"user={user} password={self.password(role)}"
+        return make_conninfo(
+            "",
+            host=self.client_host,
+            port=str(self.pg_port),
+            dbname=database,
+            user=user,
+            password=self.password(role),
         )
 
     def sqlalchemy_url(self, database: Database, role: Role) -> str:
         """SQLAlchemy URL (psycopg 3 driver) for ``role`` on ``database``."""
-        from sqlalchemy.engine import URL, make_url
+        return _dsn_to_url(self.dsn(database, role))
 
-        if database == "ehr" and self.ehr_dsn:
-            return _dsn_to_url(self.ehr_dsn)
-        if database == "hospital" and self.hospital_dsn:
-            return _dsn_to_url(self.hospital_dsn)
-        user = self.pg_superuser if role == "superuser" else role
-        url = URL.create(
-            "postgresql+psycopg",
-            username=user,
-            password=self.password(role),
-            host=self.host,
-            port=self.pg_port,
-            database=database,
-        )
-        return make_url(url).render_as_string(hide_password=False)
+
+# (database, role) -> the field holding its DSN when the databases are external. Migrations
+# run as the owners (ehr_writer, hospital_app); there is no superuser connection to them.
+EXTERNAL_DSNS: dict[tuple[str, str], str] = {
+    ("ehr", "hospital_app"): "ehr_dsn",
+    ("ehr", "ehr_writer"): "ehr_writer_dsn",
+    ("ehr", "cdc_reader"): "cdc_reader_dsn",
+    ("hospital", "hospital_app"): "hospital_dsn",
+    ("hospital", "analyst"): "hospital_analyst_dsn",
+}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything, so it counts as remote
 
 
 def _dsn_to_url(dsn: str) -> str:
-    if dsn.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + dsn.split("://", 1)[1]
-    if dsn.startswith("postgresql+"):
-        return dsn
+    """A libpq DSN (URL or key=value form) as a SQLAlchemy psycopg URL, nothing lost."""
     from psycopg.conninfo import conninfo_to_dict
     from sqlalchemy.engine import URL
 
-    parts = conninfo_to_dict(dsn)
-    return URL.create(
+    parts = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+    host = parts.pop("host", None)
+    port = parts.pop("port", None)
+    url = URL.create(
         "postgresql+psycopg",
-        username=str(parts.get("user", "")) or None,
-        password=str(parts.get("password", "")) or None,
-        host=str(parts.get("host", "127.0.0.1")),
-        port=int(str(parts.get("port", 5432))),
-        database=str(parts.get("dbname", "")) or None,
-    ).render_as_string(hide_password=False)
+        username=parts.pop("user", None),
+        password=parts.pop("password", None),
+        host=host if host and "," not in host else None,
+        port=int(port) if port and "," not in port else None,
+        database=parts.pop("dbname", None),
+        query={k: v for k, v in parts.items()},
+    )
+    if host and "," in host:  # multi-host DSNs: psycopg reads host/port from the query
+        url = url.update_query_dict({"host": host, **({"port": port} if port else {})})
+    return url.render_as_string(hide_password=False)
 
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings, turning pydantic's report into one sentence per bad variable."""
     # Overrides may use field names or variable names; the last one given wins.
-    names = {name: name for name in Settings.model_fields}
+    # Settings() takes each aliased field only by its variable name (populate_by_name is off).
+    key_of = {name: name for name in Settings.model_fields}
     for name, field in Settings.model_fields.items():
         if isinstance(field.validation_alias, AliasChoices):
-            names.update({str(choice).lower(): name for choice in field.validation_alias.choices})
-    unknown = sorted(k.upper() for k in overrides if k.lower() not in names)
+            variable = str(field.validation_alias.choices[0])
+            key_of[name] = variable
+            key_of[variable.lower()] = variable
+    unknown = sorted(k.upper() for k in overrides if k.lower() not in key_of)
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
-    values = {names[k.lower()]: v for k, v in overrides.items()}
+    values = {key_of[k.lower()]: v for k, v in overrides.items()}
     try:
         return Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = "_".join(str(p) for p in err["loc"]).upper() or "configuration"
-            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+            name = "_".join(str(p) for p in err["loc"]).upper()
+            if not name:  # a rule across variables: its input is every value, secrets included
+                problems.append(err["msg"].removeprefix("Value error, "))
+            elif "password" in name.lower() or name.endswith("_DSN"):
+                problems.append(f"{name}: {err['msg']}")
+            else:
+                problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 

@@ -58,6 +58,9 @@ def test_up_from_nothing_then_up_again_is_a_no_op(fresh: Stack) -> None:
     second = fresh.up()
 
     assert [r.action for r in second] == ["already running"] * 3
+    # The stack folder is private: at most traversable for the server's user (as root).
+    assert fresh.settings.stack_path.stat().st_mode & 0o777 == fresh.folder_mode()
+    assert fresh.folder_mode() in (0o700, 0o711)
     assert {s.name: s.pid for s in fresh.status()} == pids
     with psycopg.connect(fresh.settings.dsn("ehr", "ehr_writer")) as conn:
         row = conn.execute("SHOW wal_level").fetchone()

@@ -232,3 +232,12 @@ def test_external_services_are_used_not_started(stack: Settings, tmp_path: Path)
     assert not (tmp_path / "stack" / "postgres").exists()
     assert not (tmp_path / "stack" / "kafka").exists()
     assert services.leftover_processes() == []
+    # Migrations run as each database's owner through its own DSN, never as a superuser.
+    owners = load_settings(
+        stack_dir=tmp_path / "stack",
+        ehr_writer_dsn=stack.dsn("ehr", "ehr_writer"),
+        hospital_dsn=stack.dsn("hospital", "hospital_app"),
+    )
+    assert migrate.managed_trees(owners) == ("ehr", "hospital")
+    Stack(owners).migrate()  # at heads already: a no-op, but through the owner DSNs
+    assert Stack(owners).schema_current()

@@ -6,9 +6,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
+from sqlalchemy.engine import make_url
 
 from hospital.errors import ConfigError
-from hospital.settings import Settings, load_settings
+from hospital.settings import EXTERNAL_DSNS, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,6 +23,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         alias = field.validation_alias
         for choice in getattr(alias, "choices", ()):
             monkeypatch.delenv(str(choice).upper(), raising=False)
+    for name in ("HOST", "STACK_DIR", "LAKE_DIR"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_defaults_bind_to_loopback_and_use_the_projects_ports(
@@ -76,6 +80,34 @@ def test_external_services_switch_off_local_ones() -> None:
     assert s.bootstrap_servers == "broker:9092"
     assert s.dsn("ehr", "hospital_app") == "postgresql://u:p@db:5432/ehr"
     assert s.sqlalchemy_url("ehr", "hospital_app") == "postgresql+psycopg://u:p@db:5432/ehr"
+    assert "u:p@db" not in repr(s)  # DSNs carry passwords: they print as secrets
+
+
+def test_each_role_has_its_own_external_dsn() -> None:
+    """One EHR_DSN no longer serves every role: the simulator, Debezium and migrations
+    would otherwise all run as whichever user it names."""
+    dsns = {
+        ("ehr", "hospital_app"): "postgresql://reader:a@db/ehr",
+        ("ehr", "ehr_writer"): "postgresql://writer:b@db/ehr",
+        ("ehr", "cdc_reader"): "postgresql://repl:c@db/ehr",
+        ("hospital", "hospital_app"): "postgresql://owner:d@db/hospital",
+        ("hospital", "analyst"): "postgresql://viewer:e@db/hospital?sslmode=require",
+    }
+    s = load_settings(**{EXTERNAL_DSNS[key]: value for key, value in dsns.items()})
+    for (database, role), value in dsns.items():
+        assert s.dsn(database, role) == value  # type: ignore[arg-type]
+        url = make_url(s.sqlalchemy_url(database, role))  # type: ignore[arg-type]
+        assert url.username == make_url(value).username
+    assert make_url(s.sqlalchemy_url("hospital", "analyst")).query == {"sslmode": "require"}
+    with pytest.raises(ConfigError, match="no superuser connection"):
+        s.dsn("postgres", "superuser")
+
+    only_reader = load_settings(ehr_dsn="host=db dbname=ehr user=reader password=x")
+    assert only_reader.dsn("ehr", "hospital_app").startswith("host=db")
+    with pytest.raises(ConfigError, match="set EHR_WRITER_DSN"):
+        only_reader.dsn("ehr", "ehr_writer")
+    with pytest.raises(ConfigError, match="set HOSPITAL_ANALYST_DSN"):
+        only_reader.sqlalchemy_url("hospital", "analyst")
 
 
 def test_dsn_carries_role_and_password() -> None:
@@ -83,6 +115,87 @@ def test_dsn_carries_role_and_password() -> None:
     dsn = s.dsn("ehr", "hospital_app")
     assert "user=hospital_app" in dsn and "password=s3cret" in dsn and "port=60000" in dsn
     assert "s3cret" not in repr(s)  # secrets never print
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "with space",
+        "pw host=elsewhere",
+        "it's",
+        'say "hi"',
+        "a=b=c",
+        "back\\slash\\",
+        "\\' host=evil dbname=x",
+        "@:/?#%&+",
+        " leading and trailing ",
+    ],
+)
+def test_passwords_are_quoted_never_parsed(password: str) -> None:
+    """libpq parses the DSN back to exactly the password: nothing in it can redirect the
+    connection (and the password) to another host, database or user."""
+    s = load_settings(analyst_password=password, pg_port=60001)
+    parsed = conninfo_to_dict(s.dsn("hospital", "analyst"))
+    assert parsed == {
+        "host": "127.0.0.1",
+        "port": "60001",
+        "dbname": "hospital",
+        "user": "analyst",
+        "password": password,
+    }
+    url = make_url(s.sqlalchemy_url("hospital", "analyst"))
+    assert (url.host, url.port, url.database, url.username, url.password) == (
+        "127.0.0.1",
+        60001,
+        "hospital",
+        "analyst",
+        password,
+    )
+
+
+def test_unprefixed_host_and_directories_are_ignored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """HOST=0.0.0.0 is set by many shells and containers: it must not expose the services."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("STACK_DIR=/from-dotenv\n")
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("host", "0.0.0.0")
+    monkeypatch.setenv("LAKE_DIR", "/elsewhere")
+    s = load_settings()
+    assert (s.host, s.stack_dir, s.lake_dir) == ("127.0.0.1", Path(".stack"), Path("lake"))
+    monkeypatch.setenv("HOSPITAL_BIND_HOST", "127.0.0.2")
+    assert load_settings().host == "127.0.0.2"
+
+
+def test_a_non_loopback_bind_address_needs_an_explicit_opt_in(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for host in ("0.0.0.0", "192.168.1.5", "db.example.org", "::"):
+        with pytest.raises(ConfigError, match="HOSPITAL_ALLOW_REMOTE=1"):
+            load_settings(host=host)
+    for host in ("127.0.0.1", "127.0.0.5", "localhost", "::1"):
+        assert load_settings(host=host).host == host
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(host="0.0.0.0", allow_remote=True, ehr_writer_password="own-secret-1")
+    message = str(info.value)
+    assert "PG_SUPERUSER_PASSWORD" in message and "ANALYST_PASSWORD" in message
+    assert "EHR_WRITER_PASSWORD" not in message
+    assert "own-secret-1" not in message  # the error never echoes secrets
+
+    own = {
+        name: f"own-secret-{name}"
+        for name, field in Settings.model_fields.items()
+        if name.endswith("_password")
+    }
+    monkeypatch.setenv("HOSPITAL_ALLOW_REMOTE", "1")
+    s = load_settings(host="0.0.0.0", **own)
+    assert s.allow_remote and s.host == "0.0.0.0"
+    # Clients on this machine use loopback; a wildcard is not an address to connect to.
+    assert conninfo_to_dict(s.dsn("ehr", "ehr_writer"))["host"] == "127.0.0.1"
+    assert s.bootstrap_servers == f"127.0.0.1:{s.kafka_port}"
 
 
 def test_importing_the_package_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:

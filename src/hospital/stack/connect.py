@@ -138,7 +138,7 @@ class Connect(JvmService):
                 "status.storage.partitions=1",
                 "offset.flush.interval.ms=1000",
                 f"listeners=http://{s.host}:{s.connect_port}",
-                f"rest.advertised.host.name={s.host}",
+                f"rest.advertised.host.name={s.client_host}",
                 f"rest.advertised.port={s.connect_port}",
                 f"plugin.path={jvm.layout(s).plugins}",
                 "connector.client.config.override.policy=All",

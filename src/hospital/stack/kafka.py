@@ -53,7 +53,8 @@ class Kafka(JvmService):
 
     def healthy(self) -> bool:
         if not self.external and (
-            self.pid() is None or not port_in_use(self.settings.host, self.settings.kafka_port)
+            self.pid() is None
+            or not port_in_use(self.settings.client_host, self.settings.kafka_port)
         ):
             return False
         return broker_answers(self.settings.bootstrap_servers)
@@ -65,10 +66,10 @@ class Kafka(JvmService):
                 "# Written by `hospital stack up` on every start; edit settings, not this file.",
                 "process.roles=broker,controller",
                 "node.id=1",
-                f"controller.quorum.voters=1@{s.host}:{s.kafka_controller_port}",
+                f"controller.quorum.voters=1@{s.client_host}:{s.kafka_controller_port}",
                 f"listeners=PLAINTEXT://{s.host}:{s.kafka_port},"
                 f"CONTROLLER://{s.host}:{s.kafka_controller_port}",
-                f"advertised.listeners=PLAINTEXT://{s.host}:{s.kafka_port}",
+                f"advertised.listeners=PLAINTEXT://{s.client_host}:{s.kafka_port}",
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
                 "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",

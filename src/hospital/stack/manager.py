@@ -124,6 +124,8 @@ class Stack:
                 action = "external"
             elif svc.healthy():
                 action = "already running"
+                if svc is self.postgres and self.postgres.refresh_access():
+                    report("postgres", "pg_hba.conf updated and reloaded")
             else:
                 restarted = svc.running()
                 if restarted:
@@ -157,7 +159,10 @@ class Stack:
         from hospital.warehouse import migrate
 
         try:
-            return all(migrate.current(self.settings, t) == migrate.heads(t) for t in migrate.TREES)
+            return all(
+                migrate.current(self.settings, t) == migrate.heads(t)
+                for t in migrate.managed_trees(self.settings)
+            )
         except SQLAlchemyError:
             return False
 

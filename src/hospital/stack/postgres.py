@@ -23,12 +23,32 @@ from hospital.stack import prerequisites
 from hospital.stack.process import alive, read_pid, tail
 from hospital.stack.service import Service
 
-HBA = """\
-# Written by hospital stack: TCP on loopback only, passwords always.
-local   all          all                     scram-sha-256
-host    all          all     127.0.0.1/32    scram-sha-256
-host    replication  all     127.0.0.1/32    scram-sha-256
-"""
+
+def hba(settings: Settings) -> str:
+    """pg_hba.conf: passwords always; no physical replication for anyone.
+
+    Debezium needs *logical* replication of the ``ehr`` database only. A logical replication
+    connection is matched by its real database name (the ``replication`` keyword matches only
+    physical ones, e.g. pg_basebackup), so ``cdc_reader`` gets ``ehr`` and nothing else, and
+    with no ``replication`` line nobody can copy the cluster (``pg_authid`` included).
+    """
+    networks = ["127.0.0.1/32"]
+    if settings.allow_remote:  # opted in with HOSPITAL_ALLOW_REMOTE=1 (non-default passwords)
+        networks += ["0.0.0.0/0", "::/0"]
+    lines = [
+        "# Written by `hospital stack up` on every start; edit settings, not this file.",
+        "# TYPE  DATABASE  USER        ADDRESS      METHOD",
+        "local   ehr       cdc_reader               scram-sha-256",
+        "local   all       cdc_reader               reject",
+        "local   all       all                      scram-sha-256",
+    ]
+    for net in networks:
+        lines += [
+            f"host    ehr       cdc_reader  {net}  scram-sha-256",
+            f"host    all       cdc_reader  {net}  reject",
+            f"host    all       all         {net}  scram-sha-256",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def _reachable_by_others(path: Path) -> bool:
@@ -72,8 +92,8 @@ class Postgres(Service):
     @property
     def address(self) -> str:
         if self.external:
-            return "external DSNs (EHR_DSN / HOSPITAL_DSN)"
-        return f"postgresql://{self.settings.host}:{self.settings.pg_port}"
+            return "external DSNs (EHR_DSN, HOSPITAL_DSN, ...)"
+        return f"postgresql://{self.settings.client_host}:{self.settings.pg_port}"
 
     # --- process -----------------------------------------------------------------------------
     def pid(self) -> int | None:
@@ -117,6 +137,10 @@ class Postgres(Service):
     def _initdb(self, bindir: Path) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         self._own(self.base)
+        self.base.chmod(0o700)  # the server's user only
+        if self.base != self.settings.stack_path / "postgres":
+            # The /var/tmp fallback's folder: the server's user must traverse it, nobody list it.
+            self.base.parent.chmod(0o711)
         if self.base != self.settings.stack_path / "postgres":
             link = self.settings.stack_path / "postgres"
             if not link.exists():
@@ -144,11 +168,37 @@ class Postgres(Service):
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        (self.data / "pg_hba.conf").write_text(HBA)
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write("\ninclude_if_exists = 'hospital.conf'\n")
 
+    def write_hba(self) -> bool:
+        """(Re)write pg_hba.conf from settings; True when it changed."""
+        path = self.data / "pg_hba.conf"
+        wanted = hba(self.settings)
+        try:
+            if path.read_text() == wanted:
+                return False
+        except FileNotFoundError:
+            pass
+        path.write_text(wanted)
+        path.chmod(0o600)
+        self._own(path)
+        return True
+
+    def refresh_access(self) -> bool:
+        """On a running cluster: bring pg_hba.conf up to date and reload if it changed.
+
+        Clusters made by older versions allowed physical replication; `stack up` fixes that
+        without a restart. True when a reload happened.
+        """
+        if self.external or self.pid() is None or not self.write_hba():
+            return False
+        with psycopg.connect(self.settings.dsn("postgres", "superuser"), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+        return True
+
     def _write_config(self) -> None:
+        self.write_hba()
         run_dir = self.base / "run"
         run_dir.mkdir(exist_ok=True)
         self._own(run_dir)
@@ -176,10 +226,10 @@ class Postgres(Service):
     def start(self) -> None:
         if self.external:
             if not self.healthy():
-                raise StackError("the external PostgreSQL (EHR_DSN/HOSPITAL_DSN) does not answer")
+                raise StackError("the external PostgreSQL (EHR_DSN) does not answer")
             return
         bindir = prerequisites.pg_bindir(self.settings)
-        if self.pid() is None and port_in_use(self.settings.host, self.settings.pg_port):
+        if self.pid() is None and port_in_use(self.settings.client_host, self.settings.pg_port):
             raise StackError(
                 f"port {self.settings.pg_port} is already in use by another program: "
                 "set PG_PORT to a free port"

@@ -134,7 +134,7 @@ class JvmService(Service):
 
     def ensure_ports_free(self, ports: dict[str, int]) -> None:
         for variable, port in ports.items():
-            if port_in_use(self.settings.host, port):
+            if port_in_use(self.settings.client_host, port):
                 raise StackError(
                     f"port {port} is already in use by another program: "
                     f"set {variable} to a free port"

@@ -2,6 +2,8 @@
 
 Each tree runs as its database's owner (``ehr_writer`` for ``ehr``, ``hospital_app`` for
 ``hospital``) so the tables belong to the role that writes them and default privileges apply.
+With external databases those are EHR_WRITER_DSN and HOSPITAL_DSN; a tree whose owner DSN is
+not given is not ours to migrate (e.g. a real EHR we only read) and is left alone.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hospital.errors import MigrationError
-from hospital.settings import Role, Settings
+from hospital.settings import EXTERNAL_DSNS, Role, Settings
 
 Tree = Literal["ehr", "hospital"]
 TREES: tuple[Tree, ...] = ("ehr", "hospital")
@@ -49,15 +51,22 @@ def _run(settings: Settings, tree: Tree, action: str, revision: str) -> None:
         engine.dispose()
 
 
+def managed_trees(settings: Settings) -> tuple[Tree, ...]:
+    """The trees this installation migrates: both locally; externally, those with an owner DSN."""
+    if settings.local_postgres:
+        return TREES
+    return tuple(t for t in TREES if getattr(settings, EXTERNAL_DSNS[(t, OWNERS[t])]) is not None)
+
+
 def upgrade(settings: Settings, tree: Tree | None = None, revision: str = "heads") -> None:
-    """Bring ``tree`` (or both trees) up to ``revision``."""
-    for name in (tree,) if tree else TREES:
+    """Bring ``tree`` (or every managed tree) up to ``revision``."""
+    for name in (tree,) if tree else managed_trees(settings):
         _run(settings, name, "upgrade", revision)
 
 
 def downgrade(settings: Settings, tree: Tree | None = None, revision: str = "base") -> None:
-    """Take ``tree`` (or both trees, hospital first) down to ``revision``."""
-    for name in (tree,) if tree else tuple(reversed(TREES)):
+    """Take ``tree`` (or every managed tree, hospital first) down to ``revision``."""
+    for name in (tree,) if tree else tuple(reversed(managed_trees(settings))):
         _run(settings, name, "downgrade", revision)
 
 

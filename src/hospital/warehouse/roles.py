@@ -55,6 +55,23 @@ ALTER DEFAULT PRIVILEGES FOR ROLE hospital_app GRANT SELECT ON TABLES TO analyst
 """
 
 
+def if_role_exists(role: str, statements: str) -> str:
+    """SQL that runs ``statements`` only where ``role`` exists.
+
+    For migrations: on an external server our roles (``analyst``, ``cdc_reader``...) may not
+    exist, and a GRANT to a missing role would fail the whole migration. ``statements`` is
+    PL/pgSQL (GRANT/REVOKE/ALTER DEFAULT PRIVILEGES ...;) run inside a DO block.
+    """
+    if not role.isidentifier():
+        raise ValueError(f"not a plain role name: {role!r}")
+    return (
+        "DO $if_role$ BEGIN\n"
+        f"IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN\n"
+        f"{statements.strip()}\n"
+        "END IF;\nEND $if_role$;"
+    )
+
+
 def bootstrap(settings: Settings) -> None:
     """Create roles and databases (re-running it changes nothing)."""
     with psycopg.connect(settings.dsn("postgres", "superuser"), autocommit=True) as conn:

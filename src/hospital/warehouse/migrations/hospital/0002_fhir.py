@@ -17,6 +17,8 @@ Revises: hospital_0001
 
 from alembic import op
 
+from hospital.warehouse.roles import if_role_exists
+
 revision = "hospital_0002"
 down_revision = "hospital_0001"
 branch_labels = None
@@ -307,11 +309,15 @@ CREATE INDEX claim_patient_idx ON fhir.claim (patient_id);
 
 """
 
-GRANTS = """
+# Only where the role exists: an external server need not have our `analyst`.
+GRANTS = if_role_exists(
+    "analyst",
+    """
 GRANT USAGE ON SCHEMA fhir TO analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA fhir TO analyst;
 ALTER DEFAULT PRIVILEGES IN SCHEMA fhir GRANT SELECT ON TABLES TO analyst;
-"""
+""",
+)
 
 
 def upgrade() -> None:
@@ -320,5 +326,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA fhir REVOKE SELECT ON TABLES FROM analyst")
+    op.execute(
+        if_role_exists(
+            "analyst",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA fhir REVOKE SELECT ON TABLES FROM analyst;",
+        )
+    )
     op.execute("DROP SCHEMA IF EXISTS fhir CASCADE")
