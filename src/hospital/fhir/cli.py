@@ -86,6 +86,7 @@ def watch(
     ] = None,
     once: Annotated[bool, typer.Option(help="Process what is there now, then exit")] = False,
     poll: Annotated[float, typer.Option(help="Seconds between inbox polls")] = 2.0,
+    batch_files: Annotated[int, typer.Option(help="Files per transaction")] = 64,
 ) -> None:
     """Ingest every bundle / NDJSON file dropped into the inbox (until SIGTERM / Ctrl-C).
 
@@ -120,7 +121,13 @@ def watch(
         console.print(f"watching {folder} (SIGTERM or Ctrl-C to stop)")
     try:
         total = watch_inbox(
-            settings, inbox=folder, poll_seconds=poll, once=once, stop=stop, on_batch=show
+            settings,
+            inbox=folder,
+            poll_seconds=poll,
+            once=once,
+            stop=stop,
+            on_batch=show,
+            batch_files=batch_files,
         )
     except HospitalError as exc:
         raise _fail(exc) from exc
