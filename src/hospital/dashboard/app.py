@@ -72,9 +72,9 @@ class _ChartCache:
             return hit[1]
         return None
 
-    def put(self, key: tuple[str, int | None], data: ChartData) -> None:
+    def put(self, key: tuple[str, int | None], data: ChartData, ttl: float = 0.0) -> None:
         with self._lock:
-            self._data[key] = (time.monotonic() + self.ttl, data)
+            self._data[key] = (time.monotonic() + max(self.ttl, ttl), data)
 
 
 class _PipelineCollector(Collector):
@@ -147,7 +147,7 @@ def create_app(settings: Settings, pool: ReadPool | None = None) -> FastAPI:
             chart_errors.labels(chart.id).inc()
             raise
         chart_seconds.labels(chart.id).observe(time.perf_counter() - start)
-        cache.put(key, data)
+        cache.put(key, data, chart.min_refresh_seconds)
         return data
 
     def page_html(name: str) -> HTMLResponse:

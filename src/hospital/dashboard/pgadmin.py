@@ -190,27 +190,51 @@ def _cli(settings: Settings, venv: Path, *args: str) -> str:
     return output
 
 
+def _credentials_digest(settings: Settings) -> str:
+    secret = f"{settings.pgadmin_email}\0{settings.pgadmin_password.get_secret_value()}"
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def configure(settings: Settings, venv: Path) -> None:
-    """config_local.py, the config database with the admin user, and the two servers."""
+    """config_local.py, the config database with the admin user, and the two servers.
+
+    Each step runs only when its input changed (markers under data/), so a restart costs no
+    pgadmin4-cli call: setup-db on first start, the admin's password when PGADMIN_PASSWORD
+    changed, load-servers when the server list or the admin changed.
+    """
     check_credentials(settings)
     folder = home(settings)
-    (folder / "data").mkdir(parents=True, exist_ok=True)
+    data = folder / "data"
+    data.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
     (folder / "config_local.py").write_text(config_local(settings))
+    email = settings.pgadmin_email
+    password = settings.pgadmin_password.get_secret_value()
+    users = data / "admin.sha256"
+    if not (data / "pgadmin4.db").exists():
+        # Creates the config database and the admin from PGADMIN_SETUP_EMAIL/PASSWORD.
+        _cli(settings, venv, "setup-db")
+    elif not users.exists() or users.read_text() != _credentials_digest(settings):
+        output = _cli(settings, venv, "get-users", "--username", email, "--json")
+        verb = "update-user" if email in output else "add-user"
+        if verb == "update-user":
+            _cli(settings, venv, verb, email, "--password", password, "--admin")
+        else:
+            _cli(settings, venv, verb, email, password, "--admin")
+    users.write_text(_credentials_digest(settings))
+
     servers = json.dumps(servers_json(settings), indent=2, sort_keys=True)
-    servers_file = folder / "servers.json"
-    marker = folder / "data" / "servers.loaded"
-    first = not (folder / "data" / "pgadmin4.db").exists()
-    # setup-db is idempotent: it creates the database (and the admin user) or upgrades it.
-    _cli(settings, venv, "setup-db")
-    if first or not marker.exists() or marker.read_text() != servers:
+    loaded = data / "servers.loaded"
+    if not loaded.exists() or loaded.read_text() != email + "\n" + servers:
+        servers_file = folder / "servers.json"
         servers_file.write_text(servers)
-        args = ("load-servers", str(servers_file), "--user", settings.pgadmin_email, "--replace")
-        output = _cli(settings, venv, *args)
+        output = _cli(
+            settings, venv, "load-servers", str(servers_file), "--user", email, "--replace"
+        )
         # load-servers prints its errors and still exits 0: read what it says.
         if "Added" not in output:
             raise DashboardError(f"pgadmin4-cli load-servers failed: {output.strip()[-400:]}")
-        marker.write_text(servers)
+        loaded.write_text(email + "\n" + servers)
 
 
 def ensure_pgadmin(settings: Settings, timeout: float = 120.0) -> str:

@@ -106,6 +106,8 @@ class Chart:
     load: Callable[[Fetch, int], tuple[list[Trace], str | None]]
     # The window unit for this chart's ``window`` argument (hours, days, months or top-N).
     default_window: int
+    # Minimum seconds between two queries of this chart (scans of big tables refresh slower).
+    min_refresh_seconds: float = 0.0
 
     def fetch(self, fetch: Fetch, window: int | None = None) -> ChartData:
         traces, note = self.load(fetch, window or self.default_window)
@@ -261,9 +263,12 @@ ORDER BY 1, 2
 """
 
 OCCUPANCY_SQL = """
-WITH hi AS (SELECT max(admitted_at)::date AS top FROM admissions),
+WITH hi AS (SELECT min(admitted_at)::date AS first, max(admitted_at)::date AS top FROM admissions),
 days AS (
-    SELECT generate_series(hi.top - (%s::int - 1), hi.top, interval '1 day')::date AS day FROM hi
+    SELECT generate_series(
+               greatest(hi.first, hi.top - (%s::int - 1)), hi.top, interval '1 day'
+           )::date AS day
+    FROM hi
 ),
 cap AS (SELECT coalesce(sum(bed_capacity), 0) AS beds FROM departments)
 SELECT d.day,
@@ -398,6 +403,8 @@ PIPELINE_CHARTS: tuple[Chart, ...] = (
         "hours",
         _load_freshness,
         1,
+        # max() over every mirrored table scans millions of patients: once a minute is enough.
+        min_refresh_seconds=60.0,
     ),
     Chart(
         "quarantine",
@@ -473,6 +480,7 @@ HOSPITAL_CHARTS: tuple[Chart, ...] = (
         "",
         _load_top_diagnoses,
         TOP_DIAGNOSES,
+        min_refresh_seconds=30.0,
     ),
 )
 

@@ -6,6 +6,7 @@ import runpy
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from hospital.dashboard import pgadmin
 from hospital.dashboard.server import DashboardError, settings_env
@@ -43,13 +44,14 @@ def test_servers_json_has_ehr_and_hospital_with_read_only_roles(settings: Settin
 
 
 def test_default_password_refused_beyond_loopback(tmp_path: Path) -> None:
-    exposed = load_settings(stack_dir=tmp_path, host="0.0.0.0")
+    local = load_settings(stack_dir=tmp_path)
+    pgadmin.check_credentials(local)  # loopback: the default is fine
+    # model_copy skips the settings validators: pgAdmin's own check must still refuse.
+    exposed = local.model_copy(update={"host": "0.0.0.0"})
     with pytest.raises(DashboardError, match="PGADMIN_PASSWORD"):
         pgadmin.check_credentials(exposed)
-    pgadmin.check_credentials(load_settings(stack_dir=tmp_path))  # loopback: fine
-    pgadmin.check_credentials(
-        load_settings(stack_dir=tmp_path, host="0.0.0.0", pgadmin_password="a-real-secret")
-    )
+    own = SecretStr("a-real-secret")
+    pgadmin.check_credentials(exposed.model_copy(update={"pgadmin_password": own}))
     with pytest.raises(DashboardError, match="6 characters"):
         pgadmin.check_credentials(load_settings(stack_dir=tmp_path, pgadmin_password="abc"))
     with pytest.raises(DashboardError, match="e-mail"):

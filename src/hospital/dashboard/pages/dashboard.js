@@ -33,12 +33,16 @@ function traces(chart) {
 
 function layout(chart) {
   const base = {
-    title: { text: chart.title, font: { size: 15 } },
-    margin: { l: chart.kind === "hbar" ? 260 : 60, r: 20, t: 40, b: 50 },
+    title: { text: chart.title, font: { size: 15 }, x: 0.01, xanchor: "left" },
+    margin: { l: chart.kind === "hbar" ? 260 : 60, r: 20, t: 40, b: 80 },
     barmode: chart.kind === "stacked" ? "stack" : "group",
-    legend: { orientation: "h", y: -0.2 },
+    legend: { orientation: "h", y: -0.3 },
     xaxis: { title: { text: chart.kind === "hbar" ? chart.y_title : chart.x_title }, automargin: true },
-    yaxis: { title: { text: chart.kind === "hbar" ? "" : chart.y_title }, automargin: true },
+    yaxis: {
+      title: { text: chart.kind === "hbar" ? "" : chart.y_title },
+      automargin: true,
+      rangemode: chart.kind === "hbar" ? "normal" : "tozero",
+    },
     uirevision: chart.id,
   };
   if (chart.points === 0) {
@@ -55,7 +59,7 @@ async function refresh() {
     for (const chart of body.charts) {
       const div = document.getElementById("chart-" + chart.id);
       if (!div) continue;
-      Plotly.react(div, traces(chart), layout(chart), { displaylogo: false, responsive: true });
+      Plotly.react(div, traces(chart), layout(chart), { displaylogo: false, displayModeBar: false, responsive: true });
       div.dataset.points = String(chart.points);
       document.getElementById("note-" + chart.id).textContent = chart.note || "";
     }
