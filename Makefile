@@ -1,6 +1,13 @@
 # The commands that matter. `make run` runs the main job end to end on a fresh machine;
 # `make test` starts the test stack, runs every test against it, and stops it (even on failure).
-UV ?= uv
+# uv from PATH, else the private one scripts/bootstrap.sh installs (it prints the path; set UV
+# to use another). Computed once per make run.
+ifeq ($(origin UV),undefined)
+UV := $(shell bash scripts/bootstrap.sh --print-uv)
+endif
+ifeq ($(strip $(UV)),)
+$(error uv is not available and scripts/bootstrap.sh could not install it (see above))
+endif
 TEST_ENV ?= tests/test.env
 export HOSPITAL_TEST_ENV := $(abspath $(TEST_ENV))
 DAYS ?= 7
@@ -8,7 +15,8 @@ LAKE ?= lake
 
 .PHONY: setup run test test-unit lint format typecheck stack-up stack-down stack-status bench clean
 
-setup:  ## Python deps (uv.lock) and the Kafka/Debezium jars (Maven Central)
+setup:  ## system tools (scripts/bootstrap.sh), Python deps (uv.lock), Kafka/Debezium jars
+	bash scripts/bootstrap.sh >/dev/null
 	$(UV) sync --frozen
 	$(UV) run hospital stack setup
 
