@@ -68,6 +68,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "stream_batch_max_wait_ms",
     ):
         env[field.upper()] = str(getattr(settings, field))
+    env["HOSPITAL_LAKE_DIR"] = str(settings.lake_path)
     env.update(extra)
     return env
 
@@ -78,13 +79,14 @@ def simulated_days(stack: Settings, seed: int, days: int) -> list[DayEvents]:
     return [day_events(r) for r in simulate(config, people, None, days)]
 
 
-def publish(settings: Settings, events: list[Event]) -> None:
-    """Publish ``events``; first drop their bed_events rows left by earlier runs or tests."""
-    with psycopg.connect(settings.dsn("hospital", "hospital_app")) as conn:
-        conn.execute(
-            "DELETE FROM bed_events WHERE event_id = ANY(%s::uuid[])",
-            ([e.event_id for e in events],),
-        )
+def publish(settings: Settings, events: list[Event], forget: bool = True) -> None:
+    """Publish ``events``; first (``forget``) drop their bed_events rows left by earlier runs."""
+    if forget:
+        with psycopg.connect(settings.dsn("hospital", "hospital_app")) as conn:
+            conn.execute(
+                "DELETE FROM bed_events WHERE event_id = ANY(%s::uuid[])",
+                ([e.event_id for e in events],),
+            )
     with StreamProducer(settings) as producer:
         assert producer.publish(events) == len(events)
 
