@@ -30,8 +30,9 @@ HOSPITAL_DAYS = 365
 STAFF_MONTHS = 36
 TOP_DIAGNOSES = 15
 
-# Influenza and pneumonia: ICD-10 J09-J18 (the flu-season curve).
-FLU_PATTERN = r"^J(09|1[0-8])"
+# Influenza and pneumonia: ICD-10 J09-J18 (the flu-season curve), compared on the 3-character
+# category (a plain string range: far cheaper than a regex over millions of diagnoses).
+FLU_FROM, FLU_TO = "J09", "J18"
 
 # Tables whose newest row tells how fresh each path's output is, with their time column.
 FRESHNESS_TABLES: tuple[tuple[str, str], ...] = (
@@ -262,21 +263,28 @@ GROUP BY 1, 2
 ORDER BY 1, 2
 """
 
+# Beds in use at the end of each day: +1 on the admission date, -1 on the discharge date,
+# summed up (one pass over admissions, not one per day).
 OCCUPANCY_SQL = """
 WITH hi AS (SELECT min(admitted_at)::date AS first, max(admitted_at)::date AS top FROM admissions),
+win AS (SELECT greatest(hi.first, hi.top - (%s::int - 1)) AS lo, hi.top FROM hi),
+changes AS (
+    SELECT admitted_at::date AS day, count(*) AS delta FROM admissions GROUP BY 1
+    UNION ALL
+    SELECT discharged_at::date, -count(*) FROM admissions WHERE discharged_at IS NOT NULL GROUP BY 1
+),
+per_day AS (SELECT day, sum(delta) AS delta FROM changes GROUP BY day),
+before AS (
+    SELECT coalesce(sum(p.delta), 0) AS n FROM per_day p, win WHERE p.day < win.lo
+),
 days AS (
-    SELECT generate_series(
-               greatest(hi.first, hi.top - (%s::int - 1)), hi.top, interval '1 day'
-           )::date AS day
-    FROM hi
+    SELECT generate_series(win.lo, win.top, interval '1 day')::date AS day FROM win
 ),
 cap AS (SELECT coalesce(sum(bed_capacity), 0) AS beds FROM departments)
 SELECT d.day,
-       (SELECT count(*) FROM admissions a
-        WHERE a.admitted_at < d.day + 1
-          AND (a.discharged_at IS NULL OR a.discharged_at >= d.day + 1)) AS occupied,
+       before.n + sum(coalesce(p.delta, 0)) OVER (ORDER BY d.day) AS occupied,
        cap.beds
-FROM days d, cap
+FROM days d LEFT JOIN per_day p ON p.day = d.day, before, cap
 ORDER BY d.day
 """
 
@@ -293,10 +301,11 @@ ORDER BY 1
 FLU_SQL = f"""
 WITH hi AS (SELECT max(diagnosed_at) AS top FROM diagnoses)
 SELECT date_trunc('week', d.diagnosed_at)::date AS week,
-       count(*) FILTER (WHERE d.icd10_code ~ '{FLU_PATTERN}') AS influenza_pneumonia,
-       count(*) FILTER (WHERE d.icd10_code LIKE 'J%%') AS all_respiratory
+       count(*) FILTER (WHERE left(d.icd10_code, 3) BETWEEN '{FLU_FROM}' AND '{FLU_TO}')
+           AS influenza_pneumonia,
+       count(*) AS all_respiratory
 FROM diagnoses d, hi
-WHERE d.diagnosed_at > hi.top - make_interval(days => %s::int)
+WHERE d.diagnosed_at > hi.top - make_interval(days => %s::int) AND d.icd10_code LIKE 'J%%'
 GROUP BY 1
 ORDER BY 1
 """
@@ -462,6 +471,7 @@ HOSPITAL_CHARTS: tuple[Chart, ...] = (
         "diagnoses",
         _wide_loader(FLU_SQL, "diagnoses", ("influenza and pneumonia", "all respiratory (J)")),
         HOSPITAL_DAYS,
+        min_refresh_seconds=20.0,
     ),
     Chart(
         "staff",
