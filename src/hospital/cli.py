@@ -50,6 +50,7 @@ app.command("report")(scheduler_cli.report_command)
 # `hospital reconcile cdc|paths`: each stage registers its check here.
 reconcile_app = typer.Typer(help="Prove that sources and targets agree.", no_args_is_help=True)
 app.add_typer(reconcile_app, name="reconcile")
+reconcile_app.command("cdc")(cdc_cli.reconcile_cdc_command)
 reconcile_app.command("paths")(stream_cli.reconcile_paths_command)
 
 

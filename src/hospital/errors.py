@@ -41,3 +41,7 @@ class FhirError(HospitalError):
 
 class StreamError(HospitalError):
     """The stream path (Kafka producer, consumer or one of its sinks) failed."""
+
+
+class CdcError(HospitalError):
+    """The CDC path (Debezium connector, applier or reconciliation) failed."""

@@ -97,8 +97,30 @@ class Settings(BaseSettings):
     end_date: date | None = None
     seconds_per_sim_day: Annotated[float, Field(ge=0)] = 0.0
     stream_cadence_minutes: Annotated[int, Field(ge=1, le=1440)] = 3
+    # Simulator realism (docs/simulator.md): demand per 1,000 catchment people a day, the bed
+    # occupancy beds are planned for, and the crude birth rate per 1,000 a year.
+    sim_visits_per_1000: Annotated[float, Field(gt=0, le=100)] = 0.12
+    sim_target_occupancy: Annotated[float, Field(ge=0.3, le=1)] = 0.85
+    sim_births_per_1000: Annotated[float, Field(ge=0, le=100)] = 19.0
 
     # --- cdc (hospital.cdc) ------------------------------------------------------------------
+    # Debezium source (topics <prefix>.public.<table>, its own slot) and the JDBC-sink peer.
+    cdc_connector_name: str = "hospital-ehr-cdc"
+    cdc_jdbc_connector_name: str = "hospital-ehr-jdbc-sink"
+    cdc_topic_prefix: str = "ehr"
+    cdc_slot_name: str = "hospital_cdc_slot"
+    cdc_topic_partitions: Annotated[int, Field(ge=1, le=64)] = 1
+    cdc_heartbeat_interval_ms: Annotated[int, Field(ge=100, le=3_600_000)] = 2000
+    # The applier: consumer group, dead-letter topic, batch closing rules, metrics cadence.
+    cdc_group: str = "hospital-cdc-applier"
+    cdc_dlq_topic: str = "hospital.cdc.dlq"
+    cdc_batch_max_events: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
+    cdc_batch_max_wait_ms: Annotated[int, Field(ge=1, le=60_000)] = 100
+    cdc_idle_seconds: Annotated[float, Field(ge=0.1, le=3600)] = 3.0
+    cdc_metrics_seconds: Annotated[float, Field(ge=0.5, le=3600)] = 5.0
+    cdc_jdbc_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    # How long `reconcile cdc` waits for the pipeline to reach the EHR's current LSN.
+    cdc_reconcile_wait_seconds: Annotated[float, Field(ge=0, le=86_400)] = 120.0
 
     # --- stream (hospital.stream) ------------------------------------------------------------
     # One topic for every bed event, keyed by patient id (a patient's events stay in order);

@@ -1,5 +1,11 @@
 """CDC: the heartbeat table Debezium writes while the EHR is quiet (in the publication).
 
+Debezium's ``heartbeat.action.query`` upserts the single row of ``cdc_heartbeat`` every
+``CDC_HEARTBEAT_INTERVAL_MS``. Because the table is in ``hospital_cdc``, each beat is a change
+the connector receives, so it can confirm a newer LSN to its slot and the slot's retained WAL
+stays bounded even when no clinical table changes. ``cdc_reader`` is read-only everywhere else;
+it may write this one table only.
+
 Revision ID: ehr_0003
 Revises: ehr_0002
 """
@@ -11,10 +17,21 @@ down_revision = "ehr_0002"
 branch_labels = None
 depends_on = None
 
+DDL = """
+CREATE TABLE cdc_heartbeat (
+    id       smallint PRIMARY KEY CHECK (id = 1),
+    beat_at  timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO cdc_heartbeat (id) VALUES (1);
+GRANT SELECT, INSERT, UPDATE ON cdc_heartbeat TO cdc_reader;
+ALTER PUBLICATION hospital_cdc ADD TABLE cdc_heartbeat;
+"""
+
 
 def upgrade() -> None:
-    op.execute("SELECT 1")
+    op.execute(DDL)
 
 
 def downgrade() -> None:
-    op.execute("SELECT 1")
+    op.execute("ALTER PUBLICATION hospital_cdc DROP TABLE cdc_heartbeat")
+    op.execute("DROP TABLE IF EXISTS cdc_heartbeat")
