@@ -131,16 +131,24 @@ def seed_hospital(settings: Settings) -> None:
             " %s, %s, %s, %s)",
             staff,
         )
-        # Pipeline figures: ten one-minute reports per path, ending a minute ago.
+        # Pipeline figures as the workers name them: ten one-minute reports, ending a minute ago.
         metrics = []
         for minute in range(10):
-            for path, rows_per_min in (("cdc", 600.0), ("stream", 1200.0), ("batch", 60.0)):
-                ago = f"{10 - minute} minutes"
-                metrics.append((ago, path, "rows_applied", rows_per_min))
-                metrics.append((ago, path, "lag", float(minute * 3)))
-                metrics.append((ago, path, "restarts", float(minute // 5)))
-            metrics.append((f"{10 - minute} minutes", "cdc", "latency_ms_p99", 250.0 + minute))
+            ago = f"{10 - minute} minutes"
+            for path, metric, per_minute in (
+                ("cdc", "rows_applied", 600.0),
+                ("stream", "events_applied", 1200.0),
+                ("batch", "rows_loaded", 60.0),
+            ):
+                metrics.append((ago, path, metric, per_minute))
+            metrics.append((ago, "cdc", "lag", float(minute * 3)))
+            metrics.append((ago, "stream", "lag", 1.0))
+            metrics.append((ago, "cdc", "lag_seconds", 0.25 + minute / 1000))
+            metrics.append((ago, "stream", "latency_ms_p99", 40.0))
+            metrics.append((ago, "scheduler", "worker_restarts", float(minute // 5)))
         metrics.append(("1 minute", "stream", "quarantined", 3.0))
+        metrics.append(("1 minute", "batch", "rows_quarantined", 2.0))
+        metrics.append(("2 minutes", "batch", "rows_quarantined", 5.0))
         cur.executemany(
             "INSERT INTO pipeline_metrics (ts, path, metric, value)"
             " VALUES (now() - %s::interval, %s, %s, %s)",
@@ -214,19 +222,25 @@ def test_api_serves_exact_figures_of_the_seeded_hospital(
     assert set(throughput["stream"]["y"]) == {20.0}  # 1,200 rows a minute
     assert len(throughput["cdc"]["x"]) == 10
     assert max({t["name"]: t for t in p["lag"]["traces"]}["cdc"]["y"]) == 27.0
-    assert [t["name"] for t in p["latency"]["traces"]] == ["cdc latency_ms_p99"]
+    latency = {t["name"]: t for t in p["latency"]["traces"]}
+    assert set(latency) == {"cdc commit to apply", "stream latency_ms_p99"}
+    assert max(latency["cdc commit to apply"]["y"]) == pytest.approx(259.0)
     fresh = dict(
         zip(p["freshness"]["traces"][0]["x"], p["freshness"]["traces"][0]["y"], strict=True)
     )
     # Newest diagnosis 2020-06-12 10:00, newest admission 2020-06-10 11:00 (other stages' rows
     # in unseeded tables may be newer still: compare the two seeded ones).
     assert fresh["admissions"] - fresh["diagnoses"] == 47.0
-    reported = [t for t in p["quarantine"]["traces"] if t["name"] == "reported by workers"]
-    assert reported[0]["x"] == ["stream (reported)"] and reported[0]["y"] == [3.0]
-    assert max(p["restarts"]["traces"][0]["y"]) == 1.0
+    [reported] = [t for t in p["quarantine"]["traces"] if t["name"] == "reported by workers"]
+    assert dict(zip(reported["x"], reported["y"], strict=True)) == {
+        "batch (reported)": 7.0,
+        "stream (reported)": 3.0,
+    }
+    [restarts] = p["restarts"]["traces"]
+    assert restarts["name"] == "scheduler" and max(restarts["y"]) == 1.0
 
     metrics = httpx.get(f"{address}/metrics", timeout=30).text
-    assert 'hospital_pipeline_metric{metric="latency_ms_p99",path="cdc"} 259.0' in metrics
+    assert 'hospital_pipeline_metric{metric="latency_ms_p99",path="stream"} 40.0' in metrics
 
 
 def test_background_dashboard_is_registered_reads_as_analyst_and_stops(

@@ -173,15 +173,32 @@ def metric_series_sql(series: str, agg: str, where: str) -> str:
     return _METRIC_SERIES.format(series=series, agg=agg, where=where)
 
 
-THROUGHPUT_SQL = metric_series_sql("m.path", "sum(m.value) / 60.0", "m.metric = 'rows_applied'")
+# What each path calls its figures (increments per report unless noted):
+# cdc rows_applied, lag, lag_seconds (commit-to-apply), quarantined; stream events_applied, lag,
+# latency_ms_p99, quarantined; batch rows_loaded, rows_quarantined; fhir rows_applied,
+# quarantined; scheduler worker_restarts (cumulative) and days_per_minute.
+THROUGHPUT_METRICS = ("rows_applied", "events_applied", "rows_loaded")
+QUARANTINE_METRICS = ("quarantined", "rows_quarantined")
+RESTART_METRICS = ("restarts", "worker_restarts")
+
+
+def _in(names: tuple[str, ...]) -> str:
+    return "m.metric IN (" + ", ".join(f"'{n}'" for n in names) + ")"
+
+
+THROUGHPUT_SQL = metric_series_sql("m.path", "sum(m.value) / 60.0", _in(THROUGHPUT_METRICS))
 LAG_SQL = metric_series_sql("m.path", "max(m.value)", "m.metric = 'lag'")
+# End-to-end latency in ms: latency_ms_* gauges, and the CDC applier's seconds behind the
+# source commit (lag_seconds).
 LATENCY_SQL = metric_series_sql(
-    "m.path || ' ' || m.metric", "max(m.value)", "m.metric LIKE 'latency%%'"
+    "m.path || ' ' || CASE WHEN m.metric = 'lag_seconds' THEN 'commit to apply' ELSE m.metric END",
+    "max(CASE WHEN m.metric = 'lag_seconds' THEN m.value * 1000.0 ELSE m.value END)",
+    "(m.metric LIKE 'latency%%' OR m.metric = 'lag_seconds')",
 )
-RESTARTS_SQL = metric_series_sql("m.path", "max(m.value)", "m.metric = 'restarts'")
-QUARANTINED_METRIC_SQL = """
-SELECT path, sum(value) FROM pipeline_metrics WHERE metric = 'quarantined'
-GROUP BY path ORDER BY path
+RESTARTS_SQL = metric_series_sql("m.path", "max(m.value)", _in(RESTART_METRICS))
+QUARANTINED_METRIC_SQL = f"""
+SELECT m.path, sum(m.value) FROM pipeline_metrics m WHERE {_in(QUARANTINE_METRICS)}
+GROUP BY m.path ORDER BY m.path
 """
 
 

@@ -101,7 +101,7 @@ def test_quarantine_combines_tables_and_reported_counts() -> None:
         {
             "FROM pg_class": [("stream_quarantine",), ("fhir_quarantine",)],
             "UNION ALL": [("stream_quarantine", 4), ("fhir_quarantine", 0)],
-            "metric = 'quarantined'": [("batch", 7.0)],
+            "'rows_quarantined'": [("batch", 7.0)],
         }
     )
     data = CHARTS["quarantine"].fetch(fetch)
