@@ -105,14 +105,22 @@ class ReadPool:
                     self._created -= 1
 
     def fetch(self, query: Query, params: Sequence[object] = ()) -> list[Row] | None:
-        """Rows of ``query``, or None when a table/column is missing or the query timed out."""
-        with self.connection() as conn:
-            try:
-                return conn.execute(query, params).fetchall()
-            except _ABSENT:
-                return None
-            except psycopg.OperationalError as exc:
-                raise DashboardDbError(f"the hospital database failed: {exc}") from None
+        """Rows of ``query``, or None when a table/column is missing or the query timed out.
+
+        A pooled connection the server has dropped (PostgreSQL restarted, the session was
+        terminated) is discarded and the query retried once on a fresh one.
+        """
+        for attempt in (1, 2):
+            with self.connection() as conn:
+                try:
+                    return conn.execute(query, params).fetchall()
+                except _ABSENT:
+                    return None
+                except psycopg.OperationalError as exc:
+                    if attempt == 1 and conn.broken:
+                        continue
+                    raise DashboardDbError(f"the hospital database failed: {exc}") from None
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._closed = True

@@ -145,7 +145,7 @@ def serve(settings: Settings, port: int | None = None) -> None:
         background.unregister(settings, NAME, os.getpid())
 
 
-def start_background(settings: Settings, port: int | None = None, timeout: float = 30.0) -> str:
+def start_background(settings: Settings, port: int | None = None, timeout: float = 60.0) -> str:
     """Start the dashboard detached (a no-op if it already runs) and return its URL."""
     running = registered(settings, NAME)
     if running is not None:
