@@ -54,6 +54,11 @@ def _tree(pid: int) -> list[psutil.Process]:
 def _sleeper(children: list[int], *args: str) -> int:
     proc = subprocess.Popen([sys.executable, "-c", SLEEP, *args], start_new_session=True)
     children.append(proc.pid)
+    # Until exec completes, the child still shows pytest's command line.
+    for _ in range(200):
+        if psutil.Process(proc.pid).cmdline()[-len(args) or None :] == list(args):
+            break
+        time.sleep(0.01)
     return proc.pid
 
 
@@ -225,3 +230,28 @@ def test_a_successful_re_resolve_swaps_lib_and_plugins(tmp_path: Path) -> None:
     assert (layout.plugins / "debezium-x" / "x.jar").read_text() == "plugin"
     assert jvm.is_resolved(settings)
     assert not list(layout.root.glob(".resolve-*"))
+
+
+@pytest.mark.parametrize("has_data_filter", [True, False])
+def test_plugin_tarballs_cannot_write_outside_the_plugin_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, has_data_filter: bool
+) -> None:
+    """Debian 12's Python 3.11.2 has no tarfile data filter: the fallback checks members."""
+    if not has_data_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    good, evil = tmp_path / "good.tar.gz", tmp_path / "evil.tar.gz"
+    payload = tmp_path / "x.jar"
+    payload.write_text("jar")
+    with tarfile.open(good, "w:gz") as archive:
+        archive.add(payload, arcname="debezium/x.jar")
+    with tarfile.open(evil, "w:gz") as archive:
+        archive.add(payload, arcname="../escaped.jar")
+    target = tmp_path / "plugins"
+    target.mkdir()
+
+    jvm._extract(good, target)
+    with pytest.raises((PrerequisiteError, tarfile.TarError)):
+        jvm._extract(evil, target)
+
+    assert (target / "debezium" / "x.jar").read_text() == "jar"
+    assert not (tmp_path / "escaped.jar").exists()

@@ -117,8 +117,7 @@ def ensure_resolved(settings: Settings, force: bool = False) -> JvmLayout:
         lib.mkdir(exist_ok=True)
         plugins.mkdir()
         for tarball in sorted(lib.glob("*-plugin.tar.gz")):
-            with tarfile.open(tarball) as archive:
-                archive.extractall(plugins, filter="data")
+            _extract(tarball, plugins)
             tarball.unlink()
         for new, current in ((lib, jvm.lib), (plugins, jvm.plugins)):
             old = staging / f"old-{current.name}"
@@ -130,6 +129,26 @@ def ensure_resolved(settings: Settings, force: bool = False) -> JvmLayout:
     jvm.log4j_config.write_text(LOG4J2)
     jvm.stamp.write_text(_pom_hash(pom) + "\n")
     return jvm
+
+
+def _extract(tarball: Path, target: Path) -> None:
+    """Unpack ``tarball`` under ``target``, refusing members that would land outside it.
+
+    tarfile's ``filter="data"`` does that, but Debian 12's Python 3.11.2 predates it.
+    """
+    with tarfile.open(tarball) as archive:
+        if hasattr(tarfile, "data_filter"):
+            archive.extractall(target, filter="data")
+            return
+        root = target.resolve()
+        for member in archive.getmembers():
+            dest = (root / member.name).resolve()
+            unsafe_link = (member.issym() or member.islnk()) and not (
+                (dest.parent / member.linkname).resolve().is_relative_to(root)
+            )
+            if not dest.is_relative_to(root) or unsafe_link or member.isdev():
+                raise PrerequisiteError(f"{tarball.name}: unsafe member {member.name!r}")
+        archive.extractall(target)  # every member was checked above
 
 
 def java_command(settings: Settings, heap_mb: int, main: str, *args: str) -> list[str]:
