@@ -71,9 +71,12 @@ def ingest(
     _print_report(report)
     if report.quarantined:
         console.print(
-            f"{report.quarantined} entr{'y' if report.quarantined == 1 else 'ies'} quarantined: "
-            "see fhir.quarantine for file, entry and reason"
+            f"{report.quarantined} entr{'y' if report.quarantined == 1 else 'ies'} quarantined "
+            "(all in fhir.quarantine with file, entry and reason), e.g.:",
+            highlight=False,
         )
+        for example in report.examples:
+            console.print(f"  {example}", highlight=False, markup=False)
     if report.resources == 0 and report.delete_requests == 0 and report.quarantined:
         console.print("[red]error:[/red] nothing could be loaded: every entry was quarantined")
         raise typer.Exit(1)

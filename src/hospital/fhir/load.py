@@ -46,6 +46,7 @@ _LOCK_KEY: Final = 0x0F41_2004  # pg_advisory_xact_lock key of the FHIR loader
 BATCH_FILES: Final = 64
 # Larger files are quarantined unread: a whole file is parsed in memory.
 MAX_FILE_BYTES: Final = 512 * 1024 * 1024
+_EXAMPLES: Final = 3
 
 
 @dataclass
@@ -77,6 +78,8 @@ class IngestReport:
     quarantined: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # The first few quarantine reasons ("file entry N: reason"), for the CLI to show.
+    examples: list[str] = field(default_factory=list)
 
     @property
     def resources_per_s(self) -> float:
@@ -107,6 +110,7 @@ class IngestReport:
         for table, n in other.rows.items():
             self.rows[table] = self.rows.get(table, 0) + n
         self.seconds += other.seconds
+        self.examples.extend(other.examples[: max(0, _EXAMPLES - len(self.examples))])
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -256,6 +260,10 @@ def load(
         report.rows = writer.rows
         report.resources = report.unchanged + len(written)
         report.quarantined = len(quarantined)
+        report.examples = [
+            f"{q.source}{'' if q.entry_index is None else f' entry {q.entry_index}'}: {q.reason}"
+            for q in quarantined[:_EXAMPLES]
+        ]
         if quarantined:
             insert_quarantine(cur, quarantined)
     report.seconds = time.perf_counter() - started
