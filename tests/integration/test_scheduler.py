@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -32,6 +33,7 @@ DAYS = [START + timedelta(days=i) for i in range(3)]
 
 
 def run_env(stack: Settings, lake: Path, seed: int, start: date) -> dict[str, str]:
+    nonce = uuid.uuid4().hex[:8]
     env = {k: v for k, v in os.environ.items() if k != CRASH_AT_ENV}
     env.update(settings_env(stack))
     env.update(
@@ -40,8 +42,10 @@ def run_env(stack: Settings, lake: Path, seed: int, start: date) -> dict[str, st
             "START_DATE": start.isoformat(),
             "NUM_PEOPLE": "20000",
             "HOSPITAL_LAKE_DIR": str(lake),
-            "STREAM_TOPIC": f"scheduler-test-{seed}",
-            "STREAM_GROUP": f"scheduler-test-{seed}",
+            # Fresh names per run: a consumer group's offsets outlive a dropped topic.
+            "STREAM_TOPIC": f"scheduler-test-{seed}-{nonce}",
+            "STREAM_GROUP": f"scheduler-test-{seed}-{nonce}",
+            "STREAM_INSTANCE_ID": f"scheduler-test-{seed}-{nonce}",
             "CI": "1",
         }
     )

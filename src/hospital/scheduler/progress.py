@@ -106,6 +106,7 @@ class Progress:
         self._thread: threading.Thread | None = None
         self._live: Live | None = None
         self._last_plain = 0.0
+        self._q0: dict[str, int] | None = None
 
     # --- feed ----------------------------------------------------------------------------------
     def day_done(self, day: date) -> None:
@@ -139,7 +140,13 @@ class Progress:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.sinks = read_sinks(self.settings, self.since)
+            sinks = read_sinks(self.settings, self.since)
+            # Quarantine tables keep history: show what this run added.
+            if self._q0 is None and sinks.error is None:
+                self._q0 = dict(sinks.quarantined)
+            base = self._q0 or {}
+            sinks.quarantined = {k: v - base.get(k, 0) for k, v in sinks.quarantined.items()}
+            self.sinks = sinks
             if self._live is not None:
                 self._live.update(self.render())
             elif time.perf_counter() - self._last_plain >= 15:
@@ -179,7 +186,7 @@ class Progress:
             f"speed {self.plan.get('speed')}, wall {self.elapsed:,.0f} s",
         )
         paths = Table(title="paths", expand=False)
-        for col in ("path", "pushed", "per s", "sink figures (this run)", "lag", "quarantined"):
+        for col in ("path", "pushed", "per s", "sink figures (this run)", "lag", "quarantined+"):
             paths.add_column(
                 col, justify="left" if col in ("path", "sink figures (this run)") else "right"
             )
