@@ -129,37 +129,69 @@ def test_good_rows_load_bad_rows_quarantined_and_replay_changes_nothing(
 ) -> None:
     write_world(env, world, 1)
     day = bf.day_folder(env.lake_path, world[0].origin)
-    transfers = day / "transfers.csv"
-    total = len(transfers.read_text().splitlines()) - 1
+    name = "staff_assignments.csv"
+    rel = f"{day.name}/{name}"
+    total = len((day / name).read_text().splitlines()) - 1
+    assert total > 30
     edit_csv(
-        transfers,
+        day / name,
         {
-            3: {"transfer_id": "not-a-uuid"},
-            10: {"from_department": "NOWHERE", "transferred_at": "2020-02-30T10:00:00+00:00"},
-            20: {"transfer_type": ""},
-            21: {"patient_id": str(uuid.uuid4())},  # a person nobody knows
+            3: {"staff_id": "not-a-uuid"},
+            10: {"department_code": "NOWHERE", "work_date": "2020-02-30"},
+            20: {"shift": ""},
+            21: {"staff_id": str(uuid.uuid4())},  # nobody on the staff
+            25: {"shift": "lunch"},
         },
     )
-    rewrite_manifest(day, "transfers.csv")
+    rewrite_manifest(day, name)
+    # Only well-formed but wrong values here: the fast checks find them, no cast fails.
+    orders = day / "pharmacy_orders.csv"
+    n_orders = len(orders.read_text().splitlines()) - 1
+    assert n_orders >= 5
+    edit_csv(orders, {2: {"status": "lost"}, 4: {"ordered_by": str(uuid.uuid4())}})
+    rewrite_manifest(day, "pharmacy_orders.csv")
 
     report = ingest_pending(env)
     assert report.errors == []
     by_file = {f.path: f for f in report.files}
-    result = by_file[f"{day.name}/transfers.csv"]
-    assert (result.rows_loaded, result.rows_rejected) == (total - 4, 4)
-    assert scalar(env, "SELECT count(*) FROM transfers") == total - 4
+    assert (by_file[rel].rows_loaded, by_file[rel].rows_rejected) == (total - 5, 5)
+    rel_orders = f"{day.name}/pharmacy_orders.csv"
+    assert (by_file[rel_orders].rows_loaded, by_file[rel_orders].rows_rejected) == (n_orders - 2, 2)
+    assert scalar(env, "SELECT count(*) FROM pharmacy_orders") == n_orders - 2
+    assert rows(
+        env,
+        "SELECT line, column_name, reason FROM batch_quarantine WHERE file = %s ORDER BY line",
+        (rel_orders,),
+    ) == [
+        (4, "status", "not one of ordered, dispensed, cancelled"),
+        (6, "ordered_by", "unknown in staff"),
+    ]
+    # The bad values never reached the table (the initial load holds the same roster).
+    assert (
+        scalar(
+            env, "SELECT count(*) FROM staff_assignments WHERE shift <> ALL(%s)", (list(bf.SHIFTS),)
+        )
+        == 0
+    )
+    assert (
+        scalar(
+            env, "SELECT count(*) FROM staff_assignments WHERE work_date <> %s", (world[0].origin,)
+        )
+        == 0
+    )
     quarantined = rows(
         env,
         "SELECT line, column_name, reason FROM batch_quarantine "
         "WHERE file = %s ORDER BY line, column_name",
-        (f"{day.name}/transfers.csv",),
+        (rel,),
     )
     assert quarantined == [
-        (5, "transfer_id", "not a UUID"),
-        (12, "from_department", "unknown in departments"),
-        (12, "transferred_at", "not a valid timestamp with UTC offset"),
-        (22, "transfer_type", "required value missing"),
-        (23, "patient_id", "unknown in people"),
+        (5, "staff_id", "not a UUID"),
+        (12, "department_code", "unknown in departments"),
+        (12, "work_date", "not a valid date (YYYY-MM-DD)"),
+        (22, "shift", "required value missing"),
+        (23, "staff_id", "unknown in staff"),
+        (27, "shift", "not one of day, night"),
     ]
     # Every other file of the drop and the initial load loaded whole.
     assert all(f.status == "loaded" for f in report.files)
@@ -168,16 +200,16 @@ def test_good_rows_load_bad_rows_quarantined_and_replay_changes_nothing(
     ledger = rows(
         env,
         "SELECT rows_loaded, rows_rejected, status FROM batch_ledger WHERE path = %s",
-        (f"{day.name}/transfers.csv",),
+        (rel,),
     )
-    assert ledger == [(total - 4, 4, "loaded")]
+    assert ledger == [(total - 5, 5, "loaded")]
     metrics = scalar(
         env,
         "SELECT sum(value) FROM pipeline_metrics WHERE path = 'batch' "
         "AND metric = 'rows_quarantined' AND sim_day = %s",
         (world[0].origin,),
     )
-    assert metrics >= 4
+    assert metrics >= 5
 
     before = snapshot(env)
     again = ingest_pending(env)
@@ -192,10 +224,11 @@ def test_changed_file_is_refused_naming_both_checksums(
     write_world(env, world, 1)
     ingest_pending(env)
     day = bf.day_folder(env.lake_path, world[0].origin)
-    path = day / "transports.csv"
+    path = day / "staff_assignments.csv"
     old_sha = bf.sha256_file(path)
-    edit_csv(path, {0: {"priority": "P3" if "P1" in path.read_text() else "P1"}})
-    rewrite_manifest(day, "transports.csv")
+    first = path.read_text().splitlines()[1].split(",")[2]
+    edit_csv(path, {0: {"shift": "night" if first == "day" else "day"}})
+    rewrite_manifest(day, "staff_assignments.csv")
     new_sha = bf.sha256_file(path)
     before = snapshot(env)
 
@@ -203,7 +236,7 @@ def test_changed_file_is_refused_naming_both_checksums(
     refused = [f for f in report.files if f.status == "refused"]
     assert len(refused) == 1
     assert old_sha in (refused[0].error or "") and new_sha in (refused[0].error or "")
-    assert "transports.csv" in (refused[0].error or "")
+    assert "staff_assignments.csv" in (refused[0].error or "")
     assert snapshot(env) == before
 
     # The CLI says it in one sentence and fails, without a traceback.
@@ -234,79 +267,85 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 def test_corrupt_files_are_rejected_and_the_rest_of_the_drop_loads(
     env: Settings, world: tuple[SimConfig, People]
 ) -> None:
-    write_world(env, world, 2)
-    day1 = bf.day_folder(env.lake_path, world[0].origin)
-    day2 = bf.day_folder(env.lake_path, date.fromordinal(world[0].origin.toordinal() + 1))
+    days = write_world(env, world, 3)
+    day1, day2, day3 = (bf.day_folder(env.lake_path, d.day) for d in days)
     # 1. checksum mismatch: the file changed, the manifest did not
     data = (day1 / "admissions.csv").read_bytes()
     (day1 / "admissions.csv").write_bytes(data.replace(b",admitted,", b",admitteD,", 1))
     # 2. truncated in the middle of a line (manifest rewritten so only the CSV check sees it)
-    t = (day1 / "transfers.csv").read_bytes()
-    (day1 / "transfers.csv").write_bytes(t[: len(t) - 25])
-    rewrite_manifest(day1, "transfers.csv")
+    t = (day1 / "pharmacy_orders.csv").read_bytes()
+    (day1 / "pharmacy_orders.csv").write_bytes(t[: len(t) - 25])
+    rewrite_manifest(day1, "pharmacy_orders.csv")
     # 3. wrong header
     tp = (day1 / "transports.csv").read_text().split("\n", 1)
     (day1 / "transports.csv").write_text(tp[0].replace("priority", "prio") + "\n" + tp[1])
     rewrite_manifest(day1, "transports.csv")
-    # 4. not UTF-8 in the middle of the file
-    po = (day1 / "pharmacy_orders.csv").read_bytes().split(b"\n")
-    po[7] = po[7].replace(b"dispensed", b"dispens\xe9d")
-    (day1 / "pharmacy_orders.csv").write_bytes(b"\n".join(po))
-    rewrite_manifest(day1, "pharmacy_orders.csv")
-    # 5. empty file
+    # 4. empty file
     (day1 / "discharges.csv").write_bytes(b"")
     rewrite_manifest(day1, "discharges.csv")
-    # 6. a drop without manifest; 7. a CSV with a broken quote
+    # 5. a drop without manifest
     (day2 / bf.MANIFEST).unlink()
-    day3 = writer.write_drop(
-        bf.day_folder(env.lake_path, date(2030, 1, 1)),
-        {"transports.csv": pl.read_csv(day2 / "transports.csv", infer_schema=False)},
+    # 6. not UTF-8 in the middle of a file
+    sa = (day3 / "staff_assignments.csv").read_bytes().split(b"\n")
+    sa[7] = sa[7].replace(b",", b",\xe9", 1)
+    (day3 / "staff_assignments.csv").write_bytes(b"\n".join(sa))
+    rewrite_manifest(day3, "staff_assignments.csv")
+    # 7. a CSV with a quote that never closes
+    roster = pl.read_csv(day2 / "staff_assignments.csv", infer_schema=False)
+    bad_quote = writer.write_drop(
+        bf.day_folder(env.lake_path, date(2030, 1, 1)), {"staff_assignments.csv": roster}
     )
-    (day3 / "transports.csv").write_text(
-        (day3 / "transports.csv").read_text().replace(",P", ',"P', 1)
-    )
-    rewrite_manifest(day3, "transports.csv")
+    text = (bad_quote / "staff_assignments.csv").read_text()
+    (bad_quote / "staff_assignments.csv").write_text(text.replace("\n2020", '\n"2020', 1))
+    rewrite_manifest(bad_quote, "staff_assignments.csv")
 
     report = ingest_pending(env)
     status = {f.path: (f.status, f.error or "") for f in report.files}
     expected = {
         f"{day1.name}/admissions.csv": "manifest checksum mismatch",
-        f"{day1.name}/transfers.csv": "truncated",
+        f"{day1.name}/pharmacy_orders.csv": "truncated",
         f"{day1.name}/transports.csv": "wrong or missing header",
-        f"{day1.name}/pharmacy_orders.csv": "invalid byte sequence",
         f"{day1.name}/discharges.csv": "empty file",
         f"{day2.name}/manifest.json": "manifest missing",
-        f"{day3.name}/transports.csv": "rejected",
+        f"{day3.name}/staff_assignments.csv": "invalid byte sequence",
+        f"{bad_quote.name}/staff_assignments.csv": "unterminated CSV quoted field",
     }
     for rel, fragment in expected.items():
         state, error = status[rel]
         assert state == "rejected", (rel, state, error)
         assert fragment in error, (rel, error)
         assert rel.split("/")[1] in error  # the message names the file
+    # The rest of each drop loads.
     assert status[f"{day1.name}/staff_assignments.csv"][0] == "loaded"
+    assert status[f"{day3.name}/pharmacy_orders.csv"][0] == "loaded"
     assert (
-        scalar(
-            env, "SELECT count(*) FROM staff_assignments WHERE work_date = %s", (world[0].origin,)
-        )
-        > 0
+        scalar(env, "SELECT count(*) FROM staff_assignments WHERE work_date = %s", (days[0].day,))
+        == days[0].batch.staff_assignments.height
     )
-    assert scalar(env, "SELECT count(*) FROM transports") == 0
-    assert scalar(env, "SELECT count(*) FROM pharmacy_orders") == 0
+    assert (
+        scalar(env, "SELECT count(*) FROM pharmacy_orders") == days[2].batch.pharmacy_orders.height
+    )
     # Rejections are recorded once, in the ledger and the quarantine.
-    assert scalar(env, "SELECT count(*) FROM batch_ledger WHERE status = 'rejected'") == len(
-        expected
-    )
+    rejected = scalar(env, "SELECT count(*) FROM batch_ledger WHERE status = 'rejected'")
+    assert rejected == len(expected)
     assert scalar(env, "SELECT count(*) FROM batch_quarantine WHERE line IS NULL") == len(expected)
     again = ingest_pending(env)
     assert again.rejected == 0 and again.loaded == 0
     assert scalar(env, "SELECT count(*) FROM batch_quarantine WHERE line IS NULL") == len(expected)
 
     # A fixed file (new checksum) is ingested on the next run.
-    rebuilt = pl.read_csv(day2 / "transports.csv", infer_schema=False)
-    fixed = writer.write_drop(day2.with_name("date=2030-01-02"), {"transports.csv": rebuilt})
+    (bad_quote / "staff_assignments.csv").write_text(text)
+    rewrite_manifest(bad_quote, "staff_assignments.csv")
     assert ingest_pending(env).loaded == 1
-    assert scalar(env, "SELECT count(*) FROM transports") == rebuilt.height
-    assert fixed.exists()
+    assert (
+        scalar(env, "SELECT count(*) FROM staff_assignments WHERE work_date = %s", (days[1].day,))
+        == roster.height
+    )
+    assert rows(
+        env,
+        "SELECT status FROM batch_ledger WHERE path = %s",
+        (f"{bad_quote.name}/staff_assignments.csv",),
+    ) == [("loaded",)]
 
 
 def test_a_week_confirms_every_bed_event_and_keeps_stream_columns(
@@ -373,17 +412,17 @@ def test_export_csv_and_parquet_stream_and_refuse_injection(
 ) -> None:
     write_world(env, world, 1)
     ingest_pending(env)
-    want = scalar(env, "SELECT count(*) FROM admissions WHERE department_code = 'ICU'")
+    want = scalar(env, "SELECT count(*) FROM staff_assignments WHERE shift = 'night'")
     assert want > 0
-    where = "department_code = 'ICU'"
-    csv_out = export_table(env, "admissions", "csv", tmp_path / "a.csv", where)
+    where = "shift = 'night'"
+    csv_out = export_table(env, "staff_assignments", "csv", tmp_path / "a.csv", where)
     assert csv_out.rows == want
     assert pl.read_csv(tmp_path / "a.csv").height == want
-    pq_out = export_table(env, "pharmacy_orders", "parquet", tmp_path / "p.parquet")
+    pq_out = export_table(env, "staff", "parquet", tmp_path / "p.parquet")
     frame = pl.read_parquet(tmp_path / "p.parquet")
-    assert pq_out.rows == frame.height == scalar(env, "SELECT count(*) FROM pharmacy_orders")
-    assert frame.schema["quantity"] == pl.Int32
-    assert frame["order_id"].n_unique() == frame.height
+    assert pq_out.rows == frame.height == scalar(env, "SELECT count(*) FROM staff")
+    assert frame.schema["hire_date"] == pl.Date
+    assert frame["staff_id"].n_unique() == frame.height
     for bad in (
         "true); DELETE FROM admissions; --",
         "nextval('batch_quarantine_quarantine_id_seq') > 0",
@@ -392,19 +431,23 @@ def test_export_csv_and_parquet_stream_and_refuse_injection(
             export_table(env, "admissions", "csv", tmp_path / "x.csv", bad)
     with pytest.raises(ExportError, match="no table"):
         export_table(env, "no_such_table", "csv", tmp_path / "x.csv")
-    assert scalar(env, "SELECT count(*) FROM admissions WHERE department_code = 'ICU'") == want
+    assert scalar(env, "SELECT count(*) FROM staff_assignments WHERE shift = 'night'") == want
     assert not (tmp_path / "x.csv").exists()
     cli = run_cli(
         env,
         "export",
-        "transfers",
+        "people",
         "--format",
         "parquet",
         "--out",
         str(tmp_path / "t.parquet"),
         "--where",
-        "transfer_type = 'ward_movement'",
+        "sex = 'F' AND birth_date < '1980-01-01'",
     )
     assert cli.returncode == 0, cli.stdout + cli.stderr
-    n = scalar(env, "SELECT count(*) FROM transfers WHERE transfer_type = 'ward_movement'")
-    assert f"{n:,} rows of transfers" in cli.stdout
+    n = scalar(env, "SELECT count(*) FROM people WHERE sex = 'F' AND birth_date < '1980-01-01'")
+    assert n > 0
+    assert f"{n:,} rows of people" in cli.stdout
+    assert pl.read_parquet(tmp_path / "t.parquet").height == n
+    bad = run_cli(env, "export", "people", "--out", str(tmp_path / "y.csv"), "--where", "1=1; --")
+    assert bad.returncode == 2 and "Traceback" not in bad.stdout + bad.stderr

@@ -255,39 +255,70 @@ def _load(
             raise IngestError(
                 f"{path}: {staged} rows but the manifest says {entry.rows} (truncated or padded)"
             )
+        # A fresh temp table has no statistics: the planner would guess a few rows and probe
+        # big reference tables row by row; hash joins are right for any file size here.
+        cur.execute("SET LOCAL enable_nestloop = off")
         cur.execute("SELECT EXISTS (SELECT 1 FROM people)")
         people_known = bool(cur.fetchone()[0])  # type: ignore[index]
         cks = staging.checks(spec, people_known)
-        extra = "true"
+        loaded, fast, extra = _merge(cur, spec, cks, params)
+        rejected = 0
+        if loaded < staged:
+            candidates = "true"
+            if fast:
+                # The strict checks are slow: run them only on the lines the fast form refused.
+                cur.execute("SAVEPOINT bad")
+                try:
+                    cur.execute(staging.bad_lines(cks))
+                    candidates = f"s.line IN (SELECT line FROM {staging.BAD})"
+                except pg_errors.DataError:
+                    cur.execute("ROLLBACK TO SAVEPOINT bad")
+            cur.execute(staging.quarantine(cks, candidates), params)
+            cur.execute(
+                "SELECT count(DISTINCT line) FROM batch_quarantine WHERE file = %(file)s "
+                "AND sha256 = %(sha)s AND line IS NOT NULL",
+                params,
+            )
+            rejected = int(cur.fetchone()[0])  # type: ignore[index]
+        events = staging.bed_events(spec, cks, extra, fast)
+        if events:
+            cur.execute(events, params)
+        _record(cur, rel, path, sha, st, "loaded", staged, loaded, rejected, None, t0, day)
+    conn.commit()
+    return loaded, rejected
+
+
+def _merge(
+    cur: psycopg.Cursor[tuple[Any, ...]],
+    spec: bf.FileSpec,
+    cks: list[staging.Check],
+    params: dict[str, object],
+) -> tuple[int, bool, str]:
+    """Merge the valid rows: (rows merged, whether the fast form held, extra row filter).
+
+    First the fast form (casts validate, big references as hash joins); a malformed value
+    makes it raise, and the strict form (every check exception-free) runs instead. The same
+    key twice in one file keeps its first line; the later ones are quarantined.
+    """
+    extra = "true"
+    for fast in (True, False):
         cur.execute("SAVEPOINT merge")
         try:
-            cur.execute(staging.merge(spec, cks), params)
+            cur.execute(staging.merge(spec, cks, extra, fast), params)
+        except pg_errors.DataError:
+            cur.execute("ROLLBACK TO SAVEPOINT merge")
+            continue
         except pg_errors.CardinalityViolation:
-            # The same key twice in one file: keep the first line, quarantine the others.
             cur.execute("ROLLBACK TO SAVEPOINT merge")
             cur.execute(staging.duplicates(spec, cks), params)
             extra = (
                 "s.line NOT IN (SELECT line FROM batch_quarantine "
                 "WHERE file = %(file)s AND sha256 = %(sha)s AND line IS NOT NULL)"
             )
-            cur.execute(staging.merge(spec, cks, extra), params)
-        loaded = cur.rowcount
-        rejected = 0
-        if loaded < staged or extra != "true":
-            cur.execute(staging.quarantine(cks), params)
-            cur.execute(
-                "SELECT count(DISTINCT line) FROM batch_quarantine WHERE file = %(file)s "
-                "AND sha256 = %(sha)s",
-                params,
-            )
-            rejected = int(cur.fetchone()[0])  # type: ignore[index]
-            loaded = staged - rejected
-        events = staging.bed_events(spec, cks, extra)
-        if events:
-            cur.execute(events, params)
-        _record(cur, rel, path, sha, st, "loaded", staged, loaded, rejected, None, t0, day)
-    conn.commit()
-    return loaded, rejected
+            cur.execute(staging.merge(spec, cks, extra, False), params)
+            return cur.rowcount, False, extra
+        return cur.rowcount, fast, extra
+    raise IngestError(f"{params['file']}: a value passed the checks but not the cast")
 
 
 def _record(

@@ -16,12 +16,13 @@ from hospital.batch.files import Col, FileSpec
 from hospital.simulator.events import EVENT_NAMESPACE
 
 STAGE = "batch_stage"  # the per-transaction TEMP staging table
+BAD = "batch_bad"  # lines the fast checks refused (TEMP, per transaction)
 SQL_TYPE = {"uuid": "uuid", "text": "text", "int": "integer", "date": "date", "ts": "timestamptz"}
 TYPE_CHECK = {
     "uuid": ("batch_is_uuid", "not a UUID"),
     "int": ("batch_is_int", "not an integer"),
     "date": ("batch_is_date", "not a valid date (YYYY-MM-DD)"),
-    "ts": ("batch_is_ts", "not a valid timestamp with UTC offset"),
+    "ts": ("batch_is_ts", "not a valid timestamp (ISO 8601)"),
 }
 # References to large tables are probed through their primary key row by row; small ones are
 # hashed once (IN over a subquery), which is much cheaper per row.
@@ -30,9 +31,19 @@ PROBED = {"people": ("people", "person_id"), "admissions": ("admissions", "admis
 
 @dataclass(frozen=True)
 class Check:
+    """One rule for one column.
+
+    ``bad``: true when the value fails; never raises (the *strict* form, used to name the
+    reason of every bad value). ``fast``: the same rule written for speed: it may raise on a
+    malformed value (a cast), which sends the whole file down the strict path; ``None`` when
+    the rule is enforced by ``semi`` instead, an EXISTS the planner turns into a hash join.
+    """
+
     column: str
     reason: str
-    bad: str  # SQL: true when the staged value of ``column`` fails
+    bad: str
+    fast: str | None = None
+    semi: str | None = None
 
 
 def _lit(values: tuple[str, ...]) -> str:
@@ -51,15 +62,10 @@ def value(col: Col, alias: str = "s") -> str:
     return f"NULLIF({ref}, '')::{SQL_TYPE[col.type]}"
 
 
-def _ref_check(col: Col, people_known: bool) -> str | None:
+def _ref_found(col: Col, typed: str) -> tuple[str, bool]:
+    """(SQL true when the value is a known reference, whether it is a probe of a big table)."""
     x = f"s.{_q(col.name)}"
-    typed = f"{x}::uuid" if col.type == "uuid" else x
-    if col.ref == "people":
-        if not people_known:
-            return None  # patients are only knowable once people.csv is loaded
-        col_ref = "SELECT person_id FROM people"
-    else:
-        col_ref = col.ref or ""
+    col_ref = "SELECT person_id FROM people" if col.ref == "people" else col.ref or ""
     probed = next((p for k, p in PROBED.items() if col_ref.endswith(f"FROM {k}")), None)
     if probed:
         table, key = probed
@@ -71,7 +77,7 @@ def _ref_check(col: Col, people_known: bool) -> str | None:
     if col.ref_self:
         other = f"{STAGE}.{_q(col.ref_self)}"
         found = f"({found} OR {x} IN (SELECT {other} FROM {STAGE}))"
-    return f"NOT {found}"
+    return found, probed is not None and not col.ref_extra and not col.ref_self
 
 
 def checks(spec: FileSpec, people_known: bool) -> list[Check]:
@@ -81,36 +87,57 @@ def checks(spec: FileSpec, people_known: bool) -> list[Check]:
         x = f"s.{_q(col.name)}"
         empty = f"coalesce({x}, '') = ''"
         if col.required:
-            out.append(Check(col.name, "required value missing", empty))
-        conds: list[tuple[str, str]] = []  # (bad-expression assuming non-empty, reason)
+            out.append(Check(col.name, "required value missing", empty, empty))
+        # (strict bad-expression assuming non-empty, fast one, semi-join, reason)
+        conds: list[tuple[str, str | None, str | None, str]] = []
+        typed = f"{x}::{SQL_TYPE[col.type]}" if col.type != "text" else x
         if col.type in TYPE_CHECK:
             fn, reason = TYPE_CHECK[col.type]
-            conds.append((f"NOT {fn}({x})", reason))
+            # Fast: the cast itself validates (and raises). Loaded columns are cast by the
+            # merge anyway; others are cast here. Timestamps must carry their UTC offset.
+            fast_type = f"{typed} IS NULL" if not col.load else "false"
+            if col.type == "ts":
+                # The cast checks the rest; this only refuses its words ('now', 'epoch' ...).
+                fast_type = f"ascii({x}) NOT BETWEEN 48 AND 57"
+            conds.append((f"NOT {fn}({x})", fast_type, None, reason))
             type_ok = f"{fn}({x})"
         else:
             type_ok = "true"
         if col.domain is not None:
-            conds.append(
-                (f"{x} NOT IN ({_lit(col.domain)})", f"not one of {', '.join(col.domain)}")
-            )
+            bad = f"{x} NOT IN ({_lit(col.domain)})"
+            conds.append((bad, bad, None, f"not one of {', '.join(col.domain)}"))
         if col.pattern is not None:
-            conds.append((f"{x} !~ {sql.Literal(col.pattern).as_string(None)}", "bad format"))
+            bad = f"{x} !~ {sql.Literal(col.pattern).as_string(None)}"
+            conds.append((bad, bad, None, "bad format"))
         if col.positive:
-            conds.append((f"CASE WHEN {type_ok} THEN {x}::bigint <= 0 ELSE false END", "not > 0"))
-        if col.ref is not None:
-            ref = _ref_check(col, people_known)
-            if ref is not None:
-                target = "people" if col.ref == "people" else col.ref.rsplit(" ", 1)[-1]
-                conds.append(
-                    (f"CASE WHEN {type_ok} THEN {ref} ELSE false END", f"unknown in {target}")
-                )
-        for bad, reason in conds:
-            out.append(Check(col.name, reason, f"CASE WHEN {empty} THEN false ELSE {bad} END"))
+            strict = f"CASE WHEN {type_ok} THEN {x}::bigint <= 0 ELSE false END"
+            conds.append((strict, f"{x}::bigint <= 0", None, "not > 0"))
+        if col.ref is not None and (col.ref != "people" or people_known):
+            found, probed = _ref_found(col, typed)
+            target = "people" if col.ref == "people" else col.ref.rsplit(" ", 1)[-1]
+            strict = f"CASE WHEN {type_ok} THEN NOT {found} ELSE false END"
+            if probed and col.required:
+                conds.append((strict, None, found, f"unknown in {target}"))
+            else:
+                conds.append((strict, f"NOT {found}", None, f"unknown in {target}"))
+        for bad, fast, semi, reason in conds:
+            guarded = f"CASE WHEN {empty} THEN false ELSE {bad} END"
+            # "false": nothing to test apart from the merge's own cast.
+            fast_guarded = (
+                None if fast in (None, "false") else f"CASE WHEN {empty} THEN false ELSE {fast} END"
+            )
+            out.append(Check(col.name, reason, guarded, fast_guarded, semi))
     return out
 
 
-def ok_predicate(cks: list[Check]) -> str:
-    return "NOT (" + "\n  OR ".join(c.bad for c in cks) + ")" if cks else "true"
+def ok_predicate(cks: list[Check], fast: bool = False) -> str:
+    """SQL true for a valid row. ``fast`` may raise on a malformed value (see :class:`Check`)."""
+    if not fast:
+        return "NOT (" + "\n  OR ".join(c.bad for c in cks) + ")" if cks else "true"
+    bads = [c.fast for c in cks if c.fast is not None]
+    parts = ["NOT (" + "\n  OR ".join(bads) + ")"] if bads else ["true"]
+    parts += [c.semi for c in cks if c.semi is not None]
+    return " AND ".join(parts)
 
 
 def create_stage(spec: FileSpec) -> str:
@@ -124,7 +151,8 @@ def create_stage(spec: FileSpec) -> str:
 
 def copy_stage(spec: FileSpec) -> str:
     cols = ", ".join(_q(c.name) for c in spec.columns)
-    return f"COPY {STAGE} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER true)"
+    # FREEZE: the table is new in this transaction, so rows need no visibility hints later.
+    return f"COPY {STAGE} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER true, FREEZE true)"
 
 
 def quarantine(cks: list[Check], extra_where: str = "true") -> str:
@@ -142,6 +170,14 @@ def quarantine(cks: list[Check], extra_where: str = "true") -> str:
     )
 
 
+def bad_lines(cks: list[Check]) -> str:
+    """A TEMP table of the lines that fail the fast checks (may raise, like them)."""
+    return (
+        f"CREATE TEMP TABLE {BAD} ON COMMIT DROP AS SELECT line FROM {STAGE} "
+        f"EXCEPT SELECT s.line FROM {STAGE} s WHERE {ok_predicate(cks, True)}"
+    )
+
+
 def duplicates(spec: FileSpec, cks: list[Check]) -> str:
     """Quarantine valid rows whose key repeats an earlier line (the first one wins)."""
     keys = ", ".join(f"s.{_q(k)}" for k in spec.key)
@@ -156,9 +192,9 @@ def duplicates(spec: FileSpec, cks: list[Check]) -> str:
     )
 
 
-def merge(spec: FileSpec, cks: list[Check], extra_where: str = "true") -> str:
+def merge(spec: FileSpec, cks: list[Check], extra_where: str = "true", fast: bool = False) -> str:
     """Insert or update the valid rows in the target table."""
-    where = f"WHERE {ok_predicate(cks)} AND {extra_where}"
+    where = f"WHERE {ok_predicate(cks, fast)} AND {extra_where}"
     loaded = [c for c in spec.columns if c.load]
     if spec.merge == "discharges":
         sets = ", ".join(
@@ -184,9 +220,12 @@ def merge(spec: FileSpec, cks: list[Check], extra_where: str = "true") -> str:
             "ELSE admissions.status END"
         )
     keys = ", ".join(_q(k) for k in spec.key)
+    order = [str(1 + names.index(_q(k))) for k in spec.key]
     return (
         f"INSERT INTO {_q(spec.table)} ({', '.join(names)})\n"
         f"SELECT {', '.join(exprs)} FROM {STAGE} s {where}\n"
+        # In key order, the primary-key index is filled page by page instead of at random.
+        f"ORDER BY {', '.join(f'{n}' for n in order)}\n"
         f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)}"
     )
 
@@ -208,7 +247,9 @@ def _detail(spec: FileSpec, source: str, time_col: str) -> str:
     return f"jsonb_build_object({', '.join(parts)})"
 
 
-def bed_events(spec: FileSpec, cks: list[Check], extra_where: str = "true") -> str | None:
+def bed_events(
+    spec: FileSpec, cks: list[Check], extra_where: str = "true", fast: bool = False
+) -> str | None:
     """Upsert the file's valid records as confirmed bed events; stream columns untouched.
 
     Parameters: file, day_start (only admissions on or after it are admission events).
@@ -227,7 +268,7 @@ def bed_events(spec: FileSpec, cks: list[Check], extra_where: str = "true") -> s
         f"SELECT uuid_generate_v5({ns}::uuid, '{kind}:' || {src}::text), '{kind}', {src}, "
         f"s.patient_id::uuid, {dept_sql}, {at}, ({at} AT TIME ZONE 'UTC')::date, "
         f"{_detail(spec, source, time_col)}, now(), %(file)s\n"
-        f"FROM {STAGE} s WHERE {ok_predicate(cks)} AND {extra_where}{since}\n"
+        f"FROM {STAGE} s WHERE {ok_predicate(cks, fast)} AND {extra_where}{since}\n"
         "ON CONFLICT (event_id) DO UPDATE SET kind = EXCLUDED.kind, "
         "source_id = EXCLUDED.source_id, patient_id = EXCLUDED.patient_id, "
         "department_code = EXCLUDED.department_code, occurred_at = EXCLUDED.occurred_at, "

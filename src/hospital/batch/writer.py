@@ -42,11 +42,30 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _remove_stale(target: Path) -> None:
+    """Remove temporary folders of writers that died (killed mid-write) for this drop."""
+    for stale in target.parent.glob(f".tmp-{target.name}-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_drop(target: Path, frames: dict[str, pl.DataFrame]) -> Path:
     """Write ``frames`` (file name -> frame) as CSV + manifest into ``target``, atomically."""
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(target)
     tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)

@@ -130,11 +130,11 @@ CREATE FUNCTION batch_is_date(t text) RETURNS boolean LANGUAGE sql IMMUTABLE PAR
     END AND length(t) = 10
 $$;
 
--- ISO 8601 timestamp with an explicit UTC offset (naive times are ambiguous: refused).
+-- ISO 8601 timestamp; without a UTC offset it is read as UTC (the ingest session's zone).
 CREATE FUNCTION batch_is_ts(t text) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
         WHEN t !~ ('^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]'
-                   || '(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)$')
+                   || '(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?$')
             THEN false
         ELSE batch_is_date(substr(t, 1, 10))
     END
