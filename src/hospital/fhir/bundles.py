@@ -31,19 +31,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl
 
 import orjson
 
+from hospital.fhir.references import (
+    TYPE_RE,
+    Dangling,
+    ReferenceIndex,
+    Unresolvable,
+    collect_references,
+    conditional_key,
+)
+
+__all__ = ["ReferenceIndex", "conditional_key"]  # re-exported: part of this module's API
+
 BUNDLE_TYPES: Final = frozenset({"transaction", "batch", "collection", "searchset"})
-# Namespace for keys of resources known only through a conditional reference.
-CONDITIONAL_NAMESPACE: Final = uuid.UUID("6f2b8a3e-2f1c-5d4e-9a7b-3c1d2e4f5a6b")
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_TYPE_RE: Final = re.compile(r"^[A-Z][A-Za-z]+$")
 _RELATIVE_RE: Final = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})")
 # Bundle.meta.tag of exports that hold *every* resource of each Patient they contain.
 COMPLETE_TAG: Final = {"system": "urn:hospital:fhir-export", "code": "complete-per-patient"}
@@ -100,14 +106,6 @@ class ParseResult:
             self.complete_patients.setdefault(patient, set()).update(keys)
 
 
-class _Unresolvable(Exception):
-    pass
-
-
-class _Dangling(_Unresolvable):
-    """A bundle-local (urn) reference to no usable entry: kept and flagged, not quarantined."""
-
-
 def canonical_json(resource: Mapping[str, Any]) -> str:
     """Stable JSON text of a resource: sorted keys, no whitespace, UTF-8 kept."""
     try:
@@ -137,76 +135,6 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def conditional_key(resource_type: str, system: str | None, value: str) -> str:
-    """The stable id of a resource known only by an identifier."""
-    return str(uuid.uuid5(CONDITIONAL_NAMESPACE, f"{resource_type}|{system or ''}|{value}"))
-
-
-def _split_identifier(token: str) -> tuple[str | None, str]:
-    if "|" in token:
-        system, value = token.split("|", 1)
-        return (system or None), value
-    return None, token
-
-
-@dataclass
-class ReferenceIndex:
-    """What the references of one bundle may point at."""
-
-    full_urls: dict[str, str] = field(default_factory=dict)  # fullUrl -> Type/id
-    identifiers: dict[tuple[str, str | None, str], str] = field(default_factory=dict)
-    # Bundles repeat the same few conditional references thousands of times.
-    _cache: dict[str, str] = field(default_factory=dict)
-
-    def add(self, full_url: object, resource: Mapping[str, Any]) -> None:
-        rtype, rid = resource["resourceType"], resource["id"]
-        target = f"{rtype}/{rid}"
-        if isinstance(full_url, str) and full_url:
-            self.full_urls[full_url] = target
-        for ident in resource.get("identifier") or []:
-            if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
-                system = ident.get("system") if isinstance(ident.get("system"), str) else None
-                self.identifiers.setdefault((rtype, system, ident["value"]), target)
-                self.identifiers.setdefault((rtype, None, ident["value"]), target)
-
-    def resolve(self, reference: str) -> str:
-        """The ``Type/id`` (or unchanged) form of ``reference``; raises _Unresolvable."""
-        target = self._cache.get(reference)
-        if target is None:
-            target = self._cache[reference] = self._resolve(reference)
-        return target
-
-    def _resolve(self, reference: str) -> str:
-        if reference.startswith("#"):
-            return reference
-        if reference.startswith(("urn:uuid:", "urn:oid:")):
-            target = self.full_urls.get(reference)
-            if target is None:
-                raise _Dangling(f"reference {reference!r} names no entry of the bundle")
-            return target
-        if "?" in reference:
-            return self._conditional(reference)
-        if reference in self.full_urls:
-            return self.full_urls[reference]
-        return reference
-
-    def _conditional(self, reference: str) -> str:
-        rtype, _, query = reference.partition("?")
-        params = parse_qsl(query, keep_blank_values=True)
-        if not _TYPE_RE.match(rtype) or len(params) != 1 or params[0][0] != "identifier":
-            raise _Unresolvable(
-                f"conditional reference {reference!r}: only Type?identifier=system|value "
-                "is supported"
-            )
-        system, value = _split_identifier(params[0][1])
-        if not value:
-            raise _Unresolvable(f"conditional reference {reference!r} has no identifier value")
-        target = self.identifiers.get((rtype, system, value))
-        if target is None:
-            target = f"{rtype}/{conditional_key(rtype, system, value)}"
-        return target
-
-
 # An escaped NUL (``\u0000``) in JSON text, not an escaped backslash followed by "u0000".
 _NUL_RE: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
@@ -216,48 +144,12 @@ def check_resource(resource: object) -> str | None:
     if not isinstance(resource, dict):
         return f"entry is not a JSON object ({type(resource).__name__})"
     rtype = resource.get("resourceType")
-    if not isinstance(rtype, str) or not _TYPE_RE.match(rtype):
+    if not isinstance(rtype, str) or not TYPE_RE.match(rtype):
         return "resource has no valid resourceType"
     rid = resource.get("id")
     if not isinstance(rid, str) or not _ID_RE.match(rid):
         return f"{rtype} has no valid id"
     return None
-
-
-_CONTAINERS: Final = (dict, list, tuple)
-_SCALARS: Final = (int, float, bool, type(None))
-
-
-def _collect_references(
-    node: dict[str, Any] | list[Any] | tuple[Any, ...],
-    resolve: Callable[[str], str],
-    out: list[tuple[dict[str, Any], str]],
-) -> None:
-    """Append ``(holder, target)`` for every ``"reference": str`` under ``node`` that resolves
-    to something else; raises _Unresolvable. Nothing is changed yet.
-
-    Hot (every node of every resource): exact-type tests first, isinstance only for the rare
-    subclass, so that it costs about what a second parse of the resource would.
-    """
-    if isinstance(node, dict):
-        for key, value in node.items():
-            kind = type(value)
-            if kind is dict or kind is list:
-                _collect_references(value, resolve, out)
-            elif kind is str or (kind not in _SCALARS and isinstance(value, str)):
-                if key == "reference":
-                    target = resolve(value)
-                    if target != value:
-                        out.append((node, target))
-            elif kind not in _SCALARS and isinstance(value, _CONTAINERS):
-                _collect_references(value, resolve, out)
-    else:
-        for value in node:
-            kind = type(value)
-            if (kind is dict or kind is list) or (
-                kind is not str and kind not in _SCALARS and isinstance(value, _CONTAINERS)
-            ):
-                _collect_references(value, resolve, out)
 
 
 def _finish(
@@ -294,7 +186,7 @@ def _finish_checked(
     def resolve(reference: str) -> str:
         try:
             return refs.resolve(reference)
-        except _Dangling:
+        except Dangling:
             if reference not in dangling:
                 dangling.append(reference)
             return reference
@@ -302,8 +194,8 @@ def _finish_checked(
     try:
         # Resolve everything first: a resource with one malformed reference is quarantined
         # whole, unchanged.
-        _collect_references(resource, resolve, pending)
-    except _Unresolvable as exc:
+        collect_references(resource, resolve, pending)
+    except Unresolvable as exc:
         text = canonical_json(resource)
         return Quarantined(source, index, str(exc), rtype, rid, text)
     for holder, target in pending:
@@ -338,7 +230,7 @@ def rebuild(parsed: ParsedResource, targets: Mapping[str, str]) -> ParsedResourc
     def resolve(reference: str) -> str:
         return targets.get(reference, reference)
 
-    _collect_references(parsed.resource, resolve, pending)
+    collect_references(parsed.resource, resolve, pending)
     for holder, target in pending:
         holder["reference"] = target
     text = canonical_json(parsed.resource)
