@@ -215,7 +215,10 @@ def _run(
             def on_day(day: date, rep: EngineReport) -> None:
                 progress.day_done(day)
                 state.metric("scheduler", "days_per_minute", progress.days_per_minute(), day)
-                state.metric("scheduler", "worker_restarts", float(supervisor.restarts), day)
+                # Cumulative restarts per worker, under the worker's path (the dashboard charts it).
+                for w in supervisor.status():
+                    restarts = float(str(w["restarts"]))
+                    state.metric(str(w["name"]), "worker_restarts", restarts, day)
 
             engine = Engine(
                 settings,
