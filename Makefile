@@ -8,6 +8,11 @@ endif
 ifeq ($(strip $(UV)),)
 $(error uv is not available and scripts/bootstrap.sh could not install it (see above))
 endif
+# Commands that look for `uv` by name (e.g. the pgAdmin installer) find the same one.
+ifneq ($(filter /%,$(UV)),)
+export PATH := $(patsubst %/,%,$(dir $(UV))):$(PATH)
+endif
+export UV
 TEST_ENV ?= tests/test.env
 export HOSPITAL_TEST_ENV := $(abspath $(TEST_ENV))
 DAYS ?= 7

@@ -39,7 +39,7 @@ apt_install() {
 # --- uv ------------------------------------------------------------------------------------
 find_uv() {
   local candidate
-  for candidate in "$(command -v uv 2>/dev/null || true)" "$UV_VENV/bin/uv" \
+  for candidate in "$(command -v uv 2>/dev/null || true)" "$UV_VENV/uv-only/uv" \
     "$HOME/.local/bin/uv" "$HOME/.cargo/bin/uv"; do
     if [ -n "$candidate" ] && [ -x "$candidate" ] && "$candidate" --version >/dev/null 2>&1; then
       echo "$candidate"
@@ -73,6 +73,9 @@ install_uv() {
   fi
   "$UV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION" >&2
   "$UV_VENV/bin/uv" --version >/dev/null
+  # A folder holding uv alone: callers may put it on PATH without the venv's python/pip.
+  mkdir -p "$UV_VENV/uv-only"
+  ln -sf ../bin/uv "$UV_VENV/uv-only/uv"
 }
 
 ensure_uv() {

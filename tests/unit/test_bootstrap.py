@@ -74,8 +74,9 @@ def test_uv_is_installed_into_a_private_venv_once(machine: dict[str, str], tmp_p
     first = _run(machine, "--print-uv")
 
     assert first.returncode == 0, first.stderr
-    uv = tmp_path / "venv" / "bin" / "uv"
+    uv = tmp_path / "venv" / "uv-only" / "uv"  # alone in its folder: safe to put on PATH
     assert first.stdout.strip() == str(uv)  # stdout is the path only: the Makefile reads it
+    assert [p.name for p in uv.parent.iterdir()] == ["uv"]
     assert "PEP 668" in first.stderr
     pip = (tmp_path / "venv" / "pip.log").read_text().splitlines()
     assert len(pip) == 1 and "-m pip install" in pip[0] and "uv==" in pip[0]
