@@ -114,6 +114,8 @@ def jdbc_config(settings: Settings) -> dict[str, str]:
         "consumer.override.max.poll.records": batch,
         "consumer.override.auto.offset.reset": "earliest",
         "consumer.override.fetch.min.bytes": "65536",
+        # Table topics appear when the source snapshots: notice them in seconds, not minutes.
+        "consumer.override.metadata.max.age.ms": "2000",
         **_converters(),
     }
 
@@ -294,7 +296,7 @@ def status(settings: Settings) -> CdcStatus:
 
 
 # --- reset -------------------------------------------------------------------------------------
-def _stop_and_forget(settings: Settings, name: str) -> None:
+def remove(settings: Settings, name: str) -> None:
     """Stop a connector, delete its stored offsets (Connect >= 3.6), then delete it."""
     client = _client(settings)
     if not client.status(name):
@@ -335,7 +337,7 @@ def reset(settings: Settings, mirrors: bool = False) -> None:
     registration snapshots into empty tables.
     """
     for name in (settings.cdc_jdbc_connector_name, settings.cdc_connector_name):
-        _stop_and_forget(settings, name)
+        remove(settings, name)
     _drop_slot(settings)
     admin = _admin(settings)
     prefix = settings.cdc_topic_prefix
