@@ -290,6 +290,17 @@ class Settings(BaseSettings):
         """SQLAlchemy URL (psycopg 3 driver) for ``role`` on ``database``."""
         return _dsn_to_url(self.dsn(database, role))
 
+    def conninfo(self, database: Database, role: Role) -> dict[str, str]:
+        """The connection's parameters (host, port, dbname, user, password, ...) as libpq
+        reads them: for tools configured field by field (Debezium, pgAdmin), local or external.
+        """
+        from psycopg.conninfo import conninfo_to_dict
+
+        params = {k: str(v) for k, v in conninfo_to_dict(self.dsn(database, role)).items()}
+        params.setdefault("port", "5432")
+        return params
+
+
 
 # (database, role) -> the field holding its DSN when the databases are external. Migrations
 # run as the owners (ehr_writer, hospital_app); there is no superuser connection to them.

@@ -236,3 +236,22 @@ def test_env_example_documents_every_setting() -> None:
         alias = field.validation_alias
         expected.add(str(alias.choices[0]) if alias is not None else name.upper())  # type: ignore[union-attr]
     assert expected - documented == set()
+
+
+def test_conninfo_gives_tools_the_same_parameters_local_or_external() -> None:
+    local = load_settings(cdc_reader_password="a b=c", pg_port=60002)
+    assert local.conninfo("ehr", "cdc_reader") == {
+        "host": "127.0.0.1",
+        "port": "60002",
+        "dbname": "ehr",
+        "user": "cdc_reader",
+        "password": "a b=c",
+    }
+    external = load_settings(cdc_reader_dsn="postgresql://repl:s%20t@db.example/ehr_prod")
+    assert external.conninfo("ehr", "cdc_reader") == {
+        "host": "db.example",
+        "port": "5432",
+        "dbname": "ehr_prod",
+        "user": "repl",
+        "password": "s t",
+    }
