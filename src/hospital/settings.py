@@ -301,7 +301,6 @@ class Settings(BaseSettings):
         return params
 
 
-
 # (database, role) -> the field holding its DSN when the databases are external. Migrations
 # run as the owners (ehr_writer, hospital_app); there is no superuser connection to them.
 EXTERNAL_DSNS: dict[tuple[str, str], str] = {
