@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -160,3 +161,37 @@ def test_stack_status_and_down_include_background_processes(
     assert results[0].service == "scheduler" and results[0].action == "stopped"
     assert not _exists(child.pid)
     assert "scheduler" not in {s.name for s in stack.status()}
+
+
+def test_stack_status_json_lists_background_processes(
+    settings: Settings, children: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    child = _start(children, SLEEPER)
+    background.register(settings, "dashboard", child.pid, port=8050, url="http://127.0.0.1:8050")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HOSPITAL_", "PG_", "KAFKA_", "CONNECT_"))
+    }
+    env["HOSPITAL_STACK_DIR"] = str(settings.stack_path)
+    result = subprocess.run(
+        [sys.executable, "-c", "from hospital.cli import app; app()", "stack", "status", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["dashboard"] == {
+        "name": "dashboard",
+        "kind": "background",
+        "pid": child.pid,
+        "port": 8050,
+        "running": True,
+        "healthy": True,
+        "external": False,
+        "address": "http://127.0.0.1:8050",
+    }
+    assert rows["postgres"]["kind"] == "service"
