@@ -34,23 +34,24 @@ def test_kill_9_at_random_points_lands_every_event_exactly_once(stack: Settings)
     rng = random.Random()
     seed = rng.randrange(1_000_000)
     rng.seed(seed)
-    with isolated(stack, "crash", stream_batch_max_events=120) as settings:
-        events = [e for day in simulated_days(stack, seed=31, days=3) for e in day.realtime]
+    with isolated(stack, "crash", stream_batch_max_events=100) as settings:
+        events = [e for day in simulated_days(stack, seed=31, days=4) for e in day.realtime]
         publish(settings, events)
         # Five kills at named points (two between the lake commit and the DB commit), in random
-        # order and at a random micro-batch, plus two at random moments.
+        # order and at a random micro-batch, then two at random moments.
         plan: list[str | float] = [
             f"{point}:{rng.randint(1, 3)}"
             for point in ("after_lake", "after_lake", "before_lake", "in_db", "after_db")
         ]
-        plan += [rng.uniform(1.0, 4.0) for _ in range(2)]
         rng.shuffle(plan)
+        plan += [rng.uniform(1.0, 3.0) for _ in range(2)]
         paused = []
         for step in plan:
             if isinstance(step, str):
                 worker = Worker(worker_env(settings, HOSPITAL_STREAM_PAUSE_AT=step))
                 assert worker.wait_for("PAUSED", timeout=90), (
-                    f"seed {seed}: worker never reached {step}: {''.join(worker.stderr)[-2000:]}"
+                    f"seed {seed}: worker never reached {step} (exit {worker.proc.poll()}): "
+                    f"{''.join(worker.stderr)[-2000:]}"
                 )
                 paused.append(step)
             else:

@@ -18,6 +18,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from deltalake import DeltaTable
 
+from hospital.clock import utcnow
 from hospital.settings import Settings
 from hospital.simulator.events import Event
 from hospital.stream import lake
@@ -80,6 +81,7 @@ def test_poison_messages_are_dead_lettered_with_offsets_and_the_stream_goes_on(
         assert producer.flush(30) == 0
         publish(settings, events[half:])
 
+        started = utcnow()
         report = run(settings, until_idle=True)
         assert report.quarantined == len(POISON)
         assert _stream_rows(settings) == {e.event_id for e in events}
@@ -91,9 +93,20 @@ def test_poison_messages_are_dead_lettered_with_offsets_and_the_stream_goes_on(
                 " WHERE topic = %s ORDER BY kafka_offset",
                 (settings.stream_topic,),
             ).fetchall()
+            # The worker's figures for the dashboard (no other stream worker runs meanwhile).
+            figures = dict(
+                conn.execute(
+                    "SELECT metric, sum(value) FROM pipeline_metrics WHERE path = 'stream'"
+                    " AND ts >= %s GROUP BY metric",
+                    (started,),
+                ).fetchall()
+            )
         assert [(p, o, bytes(v)) for p, o, v, _ in quarantined] == sorted(
             delivered, key=lambda d: d[1]
         )
+        assert figures["quarantined"] == len(POISON)
+        assert figures["events_applied"] == len(events)
+        assert {"lag", "latency_ms_p99"} <= set(figures)
         reasons = {bytes(v): r for _, _, v, r in quarantined}
         for value, expected in POISON:
             assert expected in reasons[value]
@@ -153,6 +166,17 @@ def test_lake_reads_back_as_produced_before_and_after_compaction(stack: Settings
         run(settings, until_idle=True)
         expected = _as_produced(events)
         assert _as_read(settings) == expected
+        # The database holds the same events, field by field.
+        with psycopg.connect(settings.dsn("hospital", "hospital_app")) as conn:
+            db_rows = conn.execute(
+                "SELECT event_id::text, kind, source_id::text, patient_id::text, department_code,"
+                " occurred_at, detail FROM bed_events WHERE stream_topic = %s",
+                (settings.stream_topic,),
+            ).fetchall()
+        assert (
+            sorted((*r[:6], orjson.dumps(r[6], option=orjson.OPT_SORT_KEYS)) for r in db_rows)
+            == expected
+        )
 
         path = table_path(settings)
         table = DeltaTable(str(path))

@@ -130,7 +130,11 @@ class Worker:
         self.proc.wait(30)
 
     def finish(self, timeout: float = 120) -> str:
-        self.proc.wait(timeout)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            raise AssertionError(f"worker busy after {timeout}s: {''.join(self.stderr)}") from None
         assert self.proc.stdout is not None
         out = self.proc.stdout.read()
         if self.proc.returncode != 0:

@@ -286,8 +286,10 @@ def run(
             if until_idle and quiet >= settings.stream_idle_seconds:
                 if proc.owned and proc.lag() == 0:
                     break
-                if not proc.owned and quiet >= max(30.0, settings.stream_idle_seconds):
-                    break  # nothing assigned to us for long: another member has the topic
+                if not proc.owned and quiet >= max(60.0, settings.stream_idle_seconds):
+                    # Nothing assigned to us for long: another member has the topic.
+                    print(f"stream: no partitions assigned in {quiet:.0f}s", file=sys.stderr)
+                    break
         proc.flush_metrics(force=True)
     finally:
         proc.close()

@@ -165,21 +165,21 @@ class LakeSink:
 
 
 def _arrow(items: list[Landed], now: datetime) -> pa.Table:
-    columns: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
-    for it in items:
-        e = it.event
-        columns["event_id"].append(e.event_id)
-        columns["kind"].append(e.kind)
-        columns["source_id"].append(e.source_id)
-        columns["patient_id"].append(e.patient_id)
-        columns["department_code"].append(e.department_code)
-        columns["occurred_at"].append(e.occurred_at)
-        columns["detail"].append(e.detail_json)
-        columns["kafka_topic"].append(it.topic)
-        columns["kafka_partition"].append(it.partition)
-        columns["kafka_offset"].append(it.offset)
-        columns["ingested_at"].append(now)
-        columns["event_date"].append(e.event_date)
+    events = [it.event for it in items]
+    columns: dict[str, list[Any]] = {
+        "event_id": [e.event_id for e in events],
+        "kind": [e.kind for e in events],
+        "source_id": [e.source_id for e in events],
+        "patient_id": [e.patient_id for e in events],
+        "department_code": [e.department_code for e in events],
+        "occurred_at": [e.occurred_at for e in events],
+        "detail": [e.detail_json for e in events],
+        "kafka_topic": [it.topic for it in items],
+        "kafka_partition": [it.partition for it in items],
+        "kafka_offset": [it.offset for it in items],
+        "ingested_at": [now] * len(items),
+        "event_date": [e.event_date for e in events],
+    }
     return pa.table(columns, schema=SCHEMA)
 
 

@@ -26,7 +26,8 @@ def ensure_topic(settings: Settings, topic: str, partitions: int | None = None) 
     """Create ``topic`` with ``STREAM_PARTITIONS`` partitions unless it exists."""
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    # log_level 4: no informational chatter on stderr from this short-lived client.
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 4})
     meta = admin.list_topics(timeout=10)
     if topic in meta.topics and not meta.topics[topic].error:
         return

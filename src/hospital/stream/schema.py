@@ -13,6 +13,8 @@ file gives the same fact, so both paths merge on it. A reader refuses a version 
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from hospital.simulator.events import Event, event_id
+from hospital.simulator.events import EVENT_NAMESPACE, Event
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
@@ -30,6 +32,19 @@ REQUIRED = ("event_id", "kind", "source_id", "occurred_at", "patient_id", "detai
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_DEPARTMENT_CODE = 32
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_NAMESPACE = EVENT_NAMESPACE.bytes
+
+
+def _event_id(kind: str, source_id: str) -> str:
+    """:func:`hospital.simulator.events.event_id` without UUID objects (about 5x faster)."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE + f"{kind}:{source_id}".encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class InvalidEvent(ValueError):
@@ -47,11 +62,8 @@ class StreamEvent:
     patient_id: str
     department_code: str | None
     detail_json: str
-
-    @property
-    def event_date(self) -> date:
-        """The UTC calendar day of the event: the lake partition and the reconciliation day."""
-        return self.occurred_at.astimezone(UTC).date()
+    # The UTC calendar day of the event: the lake partition and the reconciliation day.
+    event_date: date
 
 
 def encode(event: Event) -> bytes:
@@ -74,6 +86,8 @@ def _uuid(record: dict[str, Any], name: str) -> str:
     value = record[name]
     if not isinstance(value, str):
         raise InvalidEvent(f"{name} is not a string")
+    if _CANONICAL_UUID.fullmatch(value):
+        return value  # the common case, without building a UUID object (hot path)
     try:
         return str(uuid.UUID(value))
     except ValueError:
@@ -95,8 +109,16 @@ def decode(value: bytes | None) -> StreamEvent:
     version = record["schema_version"]
     if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         raise InvalidEvent(f"unknown schema_version {version!r}")
-    missing = [name for name in REQUIRED if record.get(name) is None]
-    if missing:
+    get = record.get
+    if (  # spelled out: this runs for every message
+        get("event_id") is None
+        or get("kind") is None
+        or get("source_id") is None
+        or get("occurred_at") is None
+        or get("patient_id") is None
+        or get("detail") is None
+    ):
+        missing = [name for name in REQUIRED if record.get(name) is None]
         raise InvalidEvent(f"missing field(s) {', '.join(missing)}")
     kind = record["kind"]
     if kind not in KINDS:
@@ -104,7 +126,7 @@ def decode(value: bytes | None) -> StreamEvent:
     eid = _uuid(record, "event_id")
     source_id = _uuid(record, "source_id")
     patient_id = _uuid(record, "patient_id")
-    if eid != event_id(kind, source_id):
+    if eid != _event_id(kind, source_id):
         raise InvalidEvent("event_id does not match kind and source_id")
     raw_time = record["occurred_at"]
     if not isinstance(raw_time, str):
@@ -138,4 +160,5 @@ def decode(value: bytes | None) -> StreamEvent:
         patient_id=patient_id,
         department_code=department,
         detail_json=detail_json,
+        event_date=occurred_at.date(),
     )

@@ -80,6 +80,37 @@ ON CONFLICT (topic, kafka_partition) DO UPDATE SET
 """
 
 
+def _text(value: str | None) -> str:
+    """A value in COPY text format (NULL, and the characters COPY treats specially)."""
+    if value is None:
+        return "\\N"
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
+
+
+def copy_text(items: list[Landed]) -> bytes:
+    """The stage rows as one COPY text buffer (much faster than a write_row call per row).
+
+    Ids, kinds and timestamps come validated from :func:`hospital.stream.schema.decode`, so only
+    the free-text fields need escaping.
+    """
+    lines = []
+    for it in items:
+        e = it.event
+        lines.append(
+            f"{e.event_id}\t{e.kind}\t{e.source_id}\t{e.patient_id}\t{_text(e.department_code)}\t"
+            f"{e.occurred_at.isoformat()}\t{e.event_date.isoformat()}\t{_text(e.detail_json)}\t"
+            f"{_text(it.topic)}\t{it.partition}\t{it.offset}\n"
+        )
+    return "".join(lines).encode()
+
+
 class DbSink:
     """One connection to the hospital database, used for one micro-batch at a time."""
 
@@ -148,23 +179,7 @@ class DbSink:
                 todo = [i for i in items if fresh(i.topic, i.partition, i.offset)]
                 if todo:
                     with cur.copy(COPY) as copy:
-                        for it in todo:
-                            e = it.event
-                            copy.write_row(
-                                (
-                                    e.event_id,
-                                    e.kind,
-                                    e.source_id,
-                                    e.patient_id,
-                                    e.department_code,
-                                    e.occurred_at,
-                                    e.event_date,
-                                    e.detail_json,
-                                    it.topic,
-                                    it.partition,
-                                    it.offset,
-                                )
-                            )
+                        copy.write(copy_text(todo))
                     cur.execute(UPSERT, {"now": now})
                     result.applied = max(cur.rowcount, 0)
                 bad = [r for r in rejected if fresh(r.topic, r.partition, r.offset)]

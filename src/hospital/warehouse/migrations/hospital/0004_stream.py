@@ -61,8 +61,6 @@ CREATE TABLE stream_quarantine (
     quarantined_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (topic, kafka_partition, kafka_offset)
 );
-CREATE INDEX bed_events_stream_topic_idx ON bed_events (stream_topic)
-    WHERE stream_topic IS NOT NULL;
 """
 
 
