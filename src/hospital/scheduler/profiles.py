@@ -1,9 +1,10 @@
 """Named run profiles and the pacing plan of one ``hospital run``.
 
-Precedence, lowest first: the profile (``RUN_PROFILE`` or ``--profile``), then variables set in
-the environment / ``.env`` (``SECONDS_PER_SIM_DAY``, ``END_DATE``, ``STREAM_CADENCE_MINUTES``,
-``NUM_PEOPLE``), then the command line (``--speed max``, ``--day-seconds``, ``--days``,
-``--until``). Pure: no I/O.
+Precedence, lowest first: the ``RUN_PROFILE`` profile, then variables set in the environment /
+``.env`` (``SECONDS_PER_SIM_DAY``, ``END_DATE``, ``STREAM_CADENCE_MINUTES``), then a profile
+named with ``--profile`` (naming one on the command line means its pacing), then the other
+options (``--speed``, ``--day-seconds``, ``--days``, ``--until``). ``NUM_PEOPLE``, when set,
+always wins: it defines the simulated world. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def plan_run(
 ) -> RunPlan:
     """The plan of a run resuming at ``next_day`` (the first unfinished simulated day)."""
     profile = get_profile(profile_name or settings.run_profile)
-    explicit = settings.model_fields_set
+    # Variables set explicitly override the default profile, not one named on the command line.
+    explicit = settings.model_fields_set if profile_name is None else {"num_people"}
     spd = profile.seconds_per_day
     if "seconds_per_sim_day" in explicit:
         spd = settings.seconds_per_sim_day
@@ -154,7 +156,7 @@ def plan_run(
         last = next_day + timedelta(days=days - 1)
     elif until is not None:
         last = until
-    elif settings.end_date is not None:
+    elif settings.end_date is not None and "end_date" in explicit:
         last = settings.end_date
     elif profile.days is not None:
         last = next_day + timedelta(days=profile.days - 1)

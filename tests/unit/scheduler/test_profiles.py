@@ -29,11 +29,19 @@ def test_walkthrough_and_nine_days() -> None:
     assert nine.days == 1455
 
 
-def test_environment_wins_over_the_profile_and_the_command_line_over_both() -> None:
-    s = load_settings(seconds_per_sim_day=10, num_people=20_000, end_date="2020-01-20")
-    plan = plan_run(s, DAY, "walkthrough")
+def test_environment_wins_over_the_default_profile_a_named_profile_over_both() -> None:
+    s = load_settings(
+        seconds_per_sim_day=10, num_people=20_000, end_date="2020-01-20", run_profile="walkthrough"
+    )
+    plan = plan_run(s, DAY)
+    assert plan.profile == "walkthrough"
     assert plan.seconds_per_day == 10 and plan.num_people == 20_000
     assert plan.last == date(2020, 1, 20)
+    # Naming the profile on the command line means its pacing (not SECONDS_PER_SIM_DAY) ...
+    named = plan_run(s, DAY, "walkthrough")
+    assert named.seconds_per_day == 900 and named.days == 9
+    # ... but never another world: NUM_PEOPLE still wins.
+    assert plan_run(s, DAY, "demo").num_people == 20_000
     plan = plan_run(s, DAY, "walkthrough", seconds_per_day=0.0, days=2)
     assert plan.max_speed and plan.last == date(2020, 1, 16)
     assert plan_run(s, DAY, until=date(2020, 2, 1)).last == date(2020, 2, 1)
