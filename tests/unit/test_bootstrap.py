@@ -163,12 +163,11 @@ def test_java_must_be_17_or_newer(
     assert ("Java 17+" in result.stderr) is not ok
 
 
-@pytest.mark.skipif(
-    not (shutil.which("uv") and shutil.which("java") and Path("/usr/bin/chromedriver").exists()),
-    reason="needs a machine that already has every tool",
-)
 def test_a_complete_machine_is_left_alone_and_uv_is_printed() -> None:
     env = dict(os.environ)
+    if not shutil.which("uv") or _run(env, "--check").returncode != 0:
+        # Never let a test apt-get install anything: only a complete machine runs this.
+        pytest.skip("this machine lacks a tool (scripts/bootstrap.sh --check says which)")
     first = _run(env)
     second = _run(env)
     assert first.returncode == 0, first.stderr
