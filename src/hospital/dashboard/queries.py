@@ -159,14 +159,57 @@ def _missing(what: str) -> str:
 
 # --- pipeline health ----------------------------------------------------------------------------
 
-_METRIC_SERIES = """
-WITH lo AS (SELECT max(ts) - make_interval(hours => %s::int) AS since FROM pipeline_metrics)
-SELECT date_trunc('minute', m.ts) AS t, {series} AS series, {agg} AS value
-FROM pipeline_metrics m, lo
-WHERE {where} AND m.ts >= lo.since
-GROUP BY 1, 2
+# Bucket width adapts to the span of the data: about 120 points per series, in round seconds,
+# so a 30-second backfill and a 9-day walkthrough both draw a curve. ``{agg}`` may use
+# ``b.seconds`` (e.g. rows per bucket / b.seconds = rows per second).
+_BUCKETS = """
+WITH lo AS (
+    SELECT max(ts) - make_interval(hours => %s::int) AS since, max(ts) AS top
+    FROM pipeline_metrics
+),
+first AS (SELECT min(p.ts) AS ts FROM pipeline_metrics p, lo WHERE p.ts >= lo.since),
+b AS (
+    SELECT coalesce(
+               (SELECT min(x) FROM unnest(ARRAY[1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900,
+                                                1800, 3600]) AS x
+                WHERE x >= extract(epoch FROM lo.top - first.ts) / 120),
+               3600
+           )::double precision AS seconds
+    FROM lo, first
+)"""
+_BUCKET = "to_timestamp(floor(extract(epoch FROM m.ts) / b.seconds) * b.seconds)"
+
+_METRIC_SERIES = (
+    _BUCKETS
+    + f"""
+SELECT {_BUCKET} AS t, {{series}} AS series, {{agg}} AS value
+FROM pipeline_metrics m, lo, b
+WHERE {{where}} AND m.ts >= lo.since
+GROUP BY 1, 2, b.seconds
 ORDER BY 1, 2
 """
+)
+
+# Rows per second: each report holds the rows since the previous report of the same series, so
+# a bucket's rate is its rows over the time its reports cover (a series' first report, with no
+# predecessor, only marks the start).
+_RATE_SERIES = (
+    _BUCKETS
+    + f""",
+m AS (
+    SELECT p.ts, p.path, p.value,
+           extract(epoch FROM p.ts - lag(p.ts) OVER (PARTITION BY p.path, p.metric ORDER BY p.ts))
+               AS covered
+    FROM pipeline_metrics p, lo
+    WHERE {{where}} AND p.ts >= lo.since
+)
+SELECT {_BUCKET} AS t, m.path AS series, sum(m.value) / sum(m.covered) AS value
+FROM m, b
+WHERE m.covered > 0
+GROUP BY 1, 2, b.seconds
+ORDER BY 1, 2
+"""
+)
 
 
 def metric_series_sql(series: str, agg: str, where: str) -> str:
@@ -186,7 +229,7 @@ def _in(names: tuple[str, ...]) -> str:
     return "m.metric IN (" + ", ".join(f"'{n}'" for n in names) + ")"
 
 
-THROUGHPUT_SQL = metric_series_sql("m.path", "sum(m.value) / 60.0", _in(THROUGHPUT_METRICS))
+THROUGHPUT_SQL = _RATE_SERIES.format(where=_in(THROUGHPUT_METRICS).replace("m.metric", "p.metric"))
 LAG_SQL = metric_series_sql("m.path", "max(m.value)", "m.metric = 'lag'")
 # End-to-end latency in ms: latency_ms_* gauges, and the CDC applier's seconds behind the
 # source commit (lag_seconds).
@@ -371,13 +414,13 @@ def _long_loader(query: str, what: str) -> Callable[[Fetch, int], tuple[list[Tra
 
 
 def _wide_loader(
-    query: str, what: str, names: Sequence[str]
+    query: str, what: str, names: Sequence[str], empty: str | None = None
 ) -> Callable[[Fetch, int], tuple[list[Trace], str | None]]:
     def load(fetch: Fetch, window: int) -> tuple[list[Trace], str | None]:
         rows = fetch(query, (window,))
         if rows is None:
             return [], _missing(what)
-        return wide_to_traces(rows, names), None if rows else f"no rows in {what} yet"
+        return wide_to_traces(rows, names), None if rows else (empty or f"no rows in {what} yet")
 
     return load
 
@@ -477,7 +520,9 @@ HOSPITAL_CHARTS: tuple[Chart, ...] = (
         "bar",
         "day",
         "patients diverted",
-        _wide_loader(DIVERSIONS_SQL, "transfers", ("diversions",)),
+        _wide_loader(
+            DIVERSIONS_SQL, "transfers", ("diversions",), "no diversions: every patient got a bed"
+        ),
         HOSPITAL_DAYS,
     ),
     Chart(

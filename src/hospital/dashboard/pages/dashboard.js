@@ -34,9 +34,10 @@ function traces(chart) {
 function layout(chart) {
   const base = {
     title: { text: chart.title, font: { size: 15 }, x: 0.01, xanchor: "left" },
-    margin: { l: chart.kind === "hbar" ? 260 : 60, r: 20, t: 40, b: 80 },
+    margin: { l: chart.kind === "hbar" ? 260 : 60, r: 20, t: 40, b: 60 },
     barmode: chart.kind === "stacked" ? "stack" : "group",
-    legend: { orientation: "h", y: -0.3 },
+    // A vertical legend on the right never collides with long or rotated axis labels.
+    showlegend: chart.traces.length > 1,
     xaxis: { title: { text: chart.kind === "hbar" ? chart.y_title : chart.x_title }, automargin: true },
     yaxis: {
       title: { text: chart.kind === "hbar" ? "" : chart.y_title },
