@@ -110,6 +110,9 @@ def test_poison_messages_are_dead_lettered_with_offsets_and_the_stream_goes_on(
         reasons = {bytes(v): r for _, _, v, r in quarantined}
         for value, expected in POISON:
             assert expected in reasons[value]
+        # A restarted worker resumes at the end of every partition, sees no lag and stops.
+        again = run(settings, until_idle=True)
+        assert (again.messages, again.quarantined) == (0, 0)
 
         # The dead-letter topic holds the same messages, with their source coordinates.
         dlq = Consumer(

@@ -98,6 +98,7 @@ class Processor:
         self.db = DbSink(settings.dsn("hospital", "hospital_app"), settings.stream_group)
         self.pause = _Pause(os.environ.get(PAUSE_ENV))
         self.owned: set[tuple[str, int]] = set()
+        self.next_offsets: dict[tuple[str, int], int | None] = {}
         self.metrics = _Metrics()
         self.report = ConsumeReport()
         self.consumer = Consumer(
@@ -134,6 +135,11 @@ class Processor:
             # ahead skips the replayed part); a sink with nothing needs the partition from 0.
             tp.offset = OFFSET_BEGINNING if a is None or b is None else min(a, b)
         self.owned = {(tp.topic, tp.partition) for tp in partitions}
+        # Our own record of where each partition stands (librdkafka reports no position for a
+        # partition we sought to its end and never fetched from, which would look like lag).
+        self.next_offsets = {
+            (tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in partitions
+        }
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
@@ -209,6 +215,7 @@ class Processor:
             )
         except Exception as exc:  # the sinks hold the truth; a lost commit only shows as lag
             print(f"stream: Kafka offset commit failed ({exc}); sinks are durable", file=sys.stderr)
+        self.next_offsets.update(ends)
         r = self.report
         r.batches += 1
         r.messages += len(msgs)
@@ -226,15 +233,13 @@ class Processor:
     def lag(self) -> int:
         from confluent_kafka import TopicPartition
 
-        assignment = self.consumer.assignment()
-        if not assignment:
-            return 0
         total = 0
-        for tp in self.consumer.position(assignment):
-            _, high = self.consumer.get_watermark_offsets(
-                TopicPartition(tp.topic, tp.partition), timeout=5, cached=False
+        for topic, partition in sorted(self.owned):
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=5, cached=False
             )
-            total += max(high - tp.offset, 0) if tp.offset >= 0 else high
+            at = self.next_offsets.get((topic, partition))
+            total += max(high - (low if at is None else max(at, low)), 0)
         return total
 
     def flush_metrics(self, force: bool = False) -> None:
