@@ -117,6 +117,15 @@ def external_server(stack: Settings) -> Iterator[tuple[str, str, str]]:
     database, owner, away = f"ext_{tag}", f"ext_owner_{tag}", f"analyst_away_{tag}"
     password = "o'wn er=\\x"
     with _superuser(stack) as conn:
+        # A run killed inside this fixture left analyst renamed: put it back first.
+        stray = conn.execute(
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE 'analyst\\_away\\_%'"
+        ).fetchall()
+        has_analyst = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'analyst'").fetchone()
+        if stray and not has_analyst:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} RENAME TO analyst").format(sql.Identifier(str(stray[0][0])))
+            )
         conn.execute(
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
             .format(sql.Identifier(owner), sql.Literal(password))
