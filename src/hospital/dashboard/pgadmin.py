@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from hospital.dashboard.server import (
@@ -152,7 +153,8 @@ def ensure_installed(settings: Settings) -> Path:
         k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
     }
     steps = [
-        [uv, "venv", "--quiet", "--allow-existing", "--python", "3.11", str(venv)],
+        # The platform's own interpreter: no Python download, a version pgAdmin supports.
+        [uv, "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(venv)],
         [uv, "pip", "install", "--quiet", "--python", str(_python(venv)),
          f"pgadmin4=={settings.pgadmin_version}"],
     ]  # fmt: skip
