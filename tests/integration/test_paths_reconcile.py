@@ -8,6 +8,7 @@ confirmation: a difference the batch did not fill in, so the check (and the CLI)
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import uuid
@@ -53,8 +54,11 @@ def paths_env(stack: Settings) -> Iterator[Settings]:
     with psycopg.connect(stack.dsn("hospital", "hospital_app")) as conn:
         conn.execute("TRUNCATE " + ", ".join(BATCH_TABLES) + " CASCADE")
     base = stack.model_copy(update={"lake_dir": lake_dir})
-    with isolated(base, "paths") as s:
-        yield s
+    try:
+        with isolated(base, "paths") as s:
+            yield s
+    finally:
+        shutil.rmtree(lake_dir, ignore_errors=True)
 
 
 def _ingest(settings: Settings) -> None:
@@ -95,6 +99,8 @@ def test_week_through_both_paths_is_clean_and_a_withheld_event_is_filled_in(
         r for r in result.rows if r.day == withheld.occurred_at.date() and r.kind == "transfer"
     )
     assert row.batch_only == [withheld.event_id] and row.filled_in == {withheld.event_id}
+    # The day files under lake/batch hold exactly what the database confirmed.
+    assert all(r.batch_file == r.batch and not r.file_not_loaded for r in result.rows)
     assert sum(len(r.lake) for r in result.rows) == len(events)
     assert sum(len(r.batch) for r in result.rows) == len(events) + 1
     assert {r.kind for r in result.rows if r.batch} == {

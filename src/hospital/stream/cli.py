@@ -97,8 +97,9 @@ def reconcile_paths_command(
     if as_json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
-        console.print(result.render())
-        console.print(
+        wide = Console(width=max(console.width, 150))  # eleven columns: never squeeze them
+        wide.print(result.render())
+        wide.print(
             f"filled in by batch: {result.filled_in_by_batch}; "
             + (
                 "[green]clean[/]"

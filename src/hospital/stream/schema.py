@@ -38,7 +38,7 @@ _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 _NAMESPACE = EVENT_NAMESPACE.bytes
 
 
-def _event_id(kind: str, source_id: str) -> str:
+def fast_event_id(kind: str, source_id: str) -> str:
     """:func:`hospital.simulator.events.event_id` without UUID objects (about 5x faster)."""
     raw = bytearray(hashlib.sha1(_NAMESPACE + f"{kind}:{source_id}".encode()).digest()[:16])
     raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
@@ -126,7 +126,7 @@ def decode(value: bytes | None) -> StreamEvent:
     eid = _uuid(record, "event_id")
     source_id = _uuid(record, "source_id")
     patient_id = _uuid(record, "patient_id")
-    if eid != _event_id(kind, source_id):
+    if eid != fast_event_id(kind, source_id):
         raise InvalidEvent("event_id does not match kind and source_id")
     raw_time = record["occurred_at"]
     if not isinstance(raw_time, str):
