@@ -23,7 +23,7 @@ def dashboard(
         int | None, typer.Option("--port", help="Port (default DASHBOARD_PORT, 8050).")
     ] = None,
     run_in_background: Annotated[
-        bool, typer.Option("--background", help="Start detached; stop with `--stop`.")
+        bool, typer.Option("--background", help="Start detached; stop: hospital dashboard stop.")
     ] = False,
 ) -> None:
     """Serve the dashboard on HOSPITAL_BIND_HOST:DASHBOARD_PORT (foreground unless --background)."""
