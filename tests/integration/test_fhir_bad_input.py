@@ -154,7 +154,13 @@ def _pathological(folder: Path) -> dict[str, str]:
             {"resourceType": "Patient", "id": "l1", "city": "Sé"}, ensure_ascii=False
         ).encode("latin-1")
     )
-    return {"deep.json": "nesting", "utf16.json": "encoding", "latin1.ndjson": "encoding"}
+    (folder / "nul-byte.json").write_bytes(b'{"resourceType": "Patient", "id": \x00}')
+    return {
+        "deep.json": "nesting",
+        "utf16.json": "encoding",
+        "latin1.ndjson": "encoding",
+        "nul-byte.json": "invalid JSON",
+    }
 
 
 def test_pathological_input_is_quarantined_with_a_reason(db: Settings, tmp_path: Path) -> None:

@@ -80,6 +80,8 @@ MUTATIONS: dict[str, Callable[[Entry], None]] = {
     "quantity": _set("valueQuantity", {"value": "twelve"}),
     "nul": _set("gender", "fe\u0000male"),
     "surrogate": _set("gender", "\ud800"),
+    "type_nul": _set("resourceType", "Pat\u0000ient"),
+    "id_surrogate": _set("id", "x\udfff"),
     "deep": _set("extension", DEEP),
     "given_ints": _given_ints,
     "conditional": _set("subject", {"reference": "Patient?name=smith"}),

@@ -131,6 +131,18 @@ def loads(text: str | bytes) -> Any:
             raise ValueError("nesting too deep") from deep
 
 
+def clean_text(value: str) -> str:
+    """``value`` as PostgreSQL can store it in a text column: NUL characters and lone
+    surrogates (from JSON escapes or undecodable file names) written as escapes."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\\x00")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -29,7 +29,13 @@ from typing import Any, Final
 import psycopg
 
 from hospital.errors import FhirError, IngestError
-from hospital.fhir.bundles import ParsedResource, ParseResult, Quarantined, parse_text
+from hospital.fhir.bundles import (
+    ParsedResource,
+    ParseResult,
+    Quarantined,
+    clean_text,
+    parse_text,
+)
 from hospital.fhir.flatten import ViewTable, shipped_views
 from hospital.fhir.links import record_and_resolve, retire_missing
 from hospital.fhir.write import (
@@ -154,7 +160,7 @@ def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> ParseResult:
     """Parse one file. Never raises: whatever makes the file unusable (too large, not UTF-8,
     not JSON, nested too deep, or anything unforeseen) becomes one quarantine record naming
     the file, so the other files of the batch still load."""
-    source = str(path)
+    source = clean_text(str(path))  # an undecodable file name must not break the COPY
     result = ParseResult()
 
     def reject(reason: str) -> ParseResult:

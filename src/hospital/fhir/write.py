@@ -23,7 +23,7 @@ from typing import Any, Final
 import psycopg
 from psycopg import errors, sql
 
-from hospital.fhir.bundles import ParsedResource, Quarantined
+from hospital.fhir.bundles import ParsedResource, Quarantined, clean_text
 from hospital.fhir.flatten import ViewTable, views_by_type
 
 Key = tuple[str, str]
@@ -308,23 +308,30 @@ def delete_resources(
     return removed
 
 
+def _text(value: str | None) -> str | None:
+    return None if value is None else clean_text(value)
+
+
 def insert_quarantine(cur: psycopg.Cursor[Any], quarantined: Sequence[Quarantined]) -> None:
-    """Record quarantined entries (idempotent: the same file, entry and reason only once)."""
-    cur.executemany(
-        _QUARANTINE,
-        [
+    """Record quarantined entries (idempotent: the same file, entry and reason only once).
+
+    Whatever bad input put into the text (NUL, lone surrogates) is escaped first: recording
+    why an entry is bad must never fail because of that entry."""
+    rows = []
+    for q in quarantined:
+        source, reason = clean_text(q.source), clean_text(q.reason)
+        rows.append(
             (
-                q.source,
+                source,
                 q.entry_index,
-                q.resource_type,
-                q.resource_id,
-                q.reason,
-                q.payload,
+                _text(q.resource_type),
+                _text(q.resource_id),
+                reason,
+                _text(q.payload),
                 q.stage,
-                q.source,
+                source,
                 q.entry_index,
-                q.reason,
+                reason,
             )
-            for q in quarantined
-        ],
-    )
+        )
+    cur.executemany(_QUARANTINE, rows)
