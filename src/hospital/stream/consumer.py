@@ -3,9 +3,10 @@
 Per micro-batch (up to ``STREAM_BATCH_MAX_EVENTS`` messages or ``STREAM_BATCH_MAX_WAIT_MS``):
 
 1. decode + validate every message (invalid ones become :class:`Rejected`);
-2. lake commit: rows the table lacks + per-partition next offsets as Delta app transactions;
+2. lake commit (in a thread, while 3 is built): rows the table lacks + per-partition next
+   offsets as Delta app transactions;
 3. database transaction: upsert rows, quarantine + dead-letter the invalid messages, advance
-   ``stream_offsets``;
+   ``stream_offsets``; committed after the lake commit has succeeded;
 4. commit the Kafka offsets (only now are both sinks durable).
 
 A crash between any two steps is harmless: on (re)assignment the consumer seeks each partition
@@ -23,6 +24,7 @@ import os
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
@@ -101,6 +103,7 @@ class Processor:
         self.next_offsets: dict[tuple[str, int], int | None] = {}
         self.metrics = _Metrics()
         self.report = ConsumeReport()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-sink")
         self.consumer = Consumer(
             {
                 "bootstrap.servers": settings.bootstrap_servers,
@@ -203,9 +206,26 @@ class Processor:
             items.append(Landed(event, topic, partition, offset, m.timestamp()[1]))
         now = utcnow()
         self.pause("before_lake")
-        lake_rows = self.lake.write(items, ends, now)
-        self.pause("after_lake")
-        result = self.db.write(items, rejected, ends, now, before_commit=self._dead_letter)
+        # The sinks are independent (each keeps its own position), so the lake commit runs in a
+        # thread while the DB transaction is built; the DB still commits only after the lake.
+        lake_job = self._pool.submit(self.lake.write, items, ends, now)
+        reached = False
+
+        def before_commit(bad: list[Rejected]) -> None:
+            nonlocal reached
+            self._dead_letter(bad)
+            lake_job.result()  # a failed lake commit rolls the DB transaction back
+            reached = True
+            self.pause("after_lake")  # lake committed, DB transaction open
+
+        try:
+            result = self.db.write(items, rejected, ends, now, before_commit=before_commit)
+        except BaseException:
+            wait([lake_job])  # never leave a lake commit running behind a failed batch
+            raise
+        lake_rows = lake_job.result()
+        if not reached:  # the DB had the whole batch already (a replay)
+            self.pause("after_lake")
         self.pause("after_db")
         visible_ms = utcnow().timestamp() * 1000
         try:
@@ -265,6 +285,7 @@ class Processor:
         self.metrics = _Metrics(last_day=mt.last_day)
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         self.consumer.close()
         self.dlq.flush(5)
         self.db.close()
