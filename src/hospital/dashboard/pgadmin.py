@@ -30,7 +30,8 @@ from hospital.dashboard.server import (
     stop_registered,
     wait_http,
 )
-from hospital.settings import Settings, port_in_use
+from hospital.errors import ConfigError
+from hospital.settings import Database, Role, Settings, port_in_use
 from hospital.stack import background
 
 NAME = "pgadmin"
@@ -100,27 +101,34 @@ def servers_json(settings: Settings) -> dict[str, object]:
     """The two servers pgAdmin shows at first login: the EHR and the hospital database.
 
     Least privilege: the EHR as ``hospital_app`` (read-only there), the hospital database as
-    the read-only ``analyst``; pgAdmin asks for the password on first connect.
+    the read-only ``analyst``; pgAdmin asks for the password on first connect. Host, port and
+    database come from the same connection settings the platform uses (local or external); a
+    server whose external DSN is not configured is left out.
     """
-
-    def server(name: str, dbname: str, user: str) -> dict[str, object]:
-        return {
+    servers: dict[str, object] = {}
+    wanted: tuple[tuple[str, Database, Role], ...] = (
+        ("EHR (source)", "ehr", "hospital_app"),
+        ("Hospital (analytics)", "hospital", "analyst"),
+    )
+    for name, database, role in wanted:
+        try:
+            params = settings.conninfo(database, role)
+        except ConfigError:
+            continue
+        servers[str(len(servers) + 1)] = {
             "Name": name,
             "Group": "Hospital data platform",
-            "Host": settings.host,
-            "Port": settings.pg_port,
-            "MaintenanceDB": dbname,
-            "Username": user,
-            "SSLMode": "prefer",
-            "ConnectionParameters": {"sslmode": "prefer", "connect_timeout": 10},
+            "Host": params.get("host", settings.host),
+            "Port": int(params.get("port", "5432")),
+            "MaintenanceDB": params.get("dbname", database),
+            "Username": params.get("user", role),
+            "SSLMode": params.get("sslmode", "prefer"),
+            "ConnectionParameters": {
+                "sslmode": params.get("sslmode", "prefer"),
+                "connect_timeout": 10,
+            },
         }
-
-    return {
-        "Servers": {
-            "1": server("EHR (source)", "ehr", "hospital_app"),
-            "2": server("Hospital (analytics)", "hospital", "analyst"),
-        }
-    }
+    return {"Servers": servers}
 
 
 def _python(venv: Path) -> Path:

@@ -76,3 +76,18 @@ def test_settings_env_rebuilds_the_same_settings(
         monkeypatch.setenv(key, value)
     rebuilt = Settings(_env_file=None)  # type: ignore[call-arg]
     assert rebuilt.model_dump() == settings.model_dump()
+
+
+def test_servers_follow_external_databases(tmp_path: Path) -> None:
+    external = load_settings(
+        stack_dir=tmp_path,
+        hospital_analyst_dsn="postgresql://analyst:secret@db.example:6543/hosp?sslmode=require",
+    )
+    servers = pgadmin.servers_json(external)["Servers"]
+    assert isinstance(servers, dict)
+    # The EHR's read-only DSN is not configured: that server is left out, not guessed.
+    [hospital] = servers.values()
+    assert hospital["Host"] == "db.example" and hospital["Port"] == 6543
+    assert hospital["MaintenanceDB"] == "hosp" and hospital["Username"] == "analyst"
+    assert hospital["SSLMode"] == "require"
+    assert "secret" not in str(servers)
