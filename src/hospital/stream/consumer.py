@@ -30,7 +30,7 @@ from datetime import date
 from typing import Any
 
 from hospital.clock import utcnow
-from hospital.errors import StreamError
+from hospital.errors import HospitalError, StreamError
 from hospital.settings import Settings
 from hospital.stream.lake import LakeSink, Landed, table_path
 from hospital.stream.producer import ensure_topic
@@ -317,6 +317,15 @@ def run(
                     print(f"stream: no partitions assigned in {quiet:.0f}s", file=sys.stderr)
                     break
         proc.flush_metrics(force=True)
+    except HospitalError:
+        raise
+    except Exception as exc:
+        # A sink or the broker failed: one sentence for the CLI; the supervisor restarts us and
+        # the sinks' own positions make the retry safe.
+        raise StreamError(
+            f"the stream worker stopped after {proc.report.batches} batches: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     finally:
         proc.close()
     proc.report.seconds = time.monotonic() - started
