@@ -134,6 +134,7 @@ extra = st.sampled_from(["duplicate", "delete", "garbage_entry"])
     size=st.integers(min_value=5, max_value=60),
     mutations=st.lists(mutation, max_size=6),
     extras=st.lists(st.tuples(extra, st.integers(min_value=0)), max_size=3),
+    ndjson=st.booleans(),
 )
 def test_every_entry_is_loaded_or_quarantined(
     stack: Settings,
@@ -142,6 +143,7 @@ def test_every_entry_is_loaded_or_quarantined(
     size: int,
     mutations: list[tuple[str, int]],
     extras: list[tuple[str, int]],
+    ndjson: bool,
 ) -> None:
     files = _sample_files(stack)
     bundle = json.loads(files[file_index % len(files)].read_text("utf-8"))
@@ -155,9 +157,14 @@ def test_every_entry_is_loaded_or_quarantined(
             entries.append({"request": {"method": "DELETE", "url": "Observation/gone"}})
         else:
             entries.insert(at % len(entries), "not an entry")
-    bundle["entry"] = entries
-    text = json.dumps(bundle).replace(json.dumps(DEEP), "[" * 950 + "]" * 950)
-    path = tmp_path_factory.mktemp("prop") / "mutated.json"
+    if ndjson:  # one resource per line (the bulk-export form; urn references can't resolve)
+        lines = [json.dumps(e.get("resource", e) if isinstance(e, dict) else e) for e in entries]
+        text = "\n".join(lines) + "\n"
+    else:
+        bundle["entry"] = entries
+        text = json.dumps(bundle)
+    text = text.replace(json.dumps(DEEP), "[" * 950 + "]" * 950)
+    path = tmp_path_factory.mktemp("prop") / ("mutated.ndjson" if ndjson else "mutated.json")
     path.write_text(text, "utf-8")
     _truncate(stack)
 
