@@ -255,17 +255,20 @@ def load(
                 report.reflattened += 1
             else:
                 report.updated += 1
+        # Entries of this input stopped at the write (a later failure to rewrite an already
+        # stored dependent is recorded too, but is not an entry of this input).
+        quarantined.extend(writer.quarantined)
+        report.quarantined = len(quarantined)
         report.resolved, report.unresolved = record_and_resolve(cur, writer, written)
+        quarantined.extend(writer.quarantined[report.quarantined - len(parsed.quarantined) :])
 
         if parsed.deleted:
             report.deleted += delete_resources(cur, views, parsed.deleted)
         if parsed.complete_patients:
             report.retired = retire_missing(cur, views, parsed.complete_patients)
 
-        quarantined.extend(writer.quarantined)
         report.rows = writer.rows
         report.resources = report.unchanged + len(written)
-        report.quarantined = len(quarantined)
         report.examples = [
             f"{q.source}{'' if q.entry_index is None else f' entry {q.entry_index}'}: {q.reason}"
             for q in quarantined[:_EXAMPLES]
