@@ -15,9 +15,9 @@ pytestmark = pytest.mark.integration
 def test_pool_reads_as_analyst_read_only_with_a_timeout(stack: Settings) -> None:
     pool = ReadPool(stack.dsn("hospital", "analyst"), size=1, statement_timeout_ms=200)
     try:
-        assert pool.fetch("SELECT current_user, current_setting('TimeZone')") == [
-            ("analyst", "UTC")
-        ]
+        assert pool.fetch(
+            "SELECT current_user, current_setting('TimeZone'), current_setting('jit')"
+        ) == [("analyst", "UTC", "off")]
         # A query past the statement timeout is cancelled by the server: an empty chart.
         assert pool.fetch("SELECT pg_sleep(2)") is None
         assert pool.fetch("SELECT count(*) FROM no_such_table_yet") is None

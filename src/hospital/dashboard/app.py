@@ -32,14 +32,8 @@ from prometheus_client.registry import Collector
 
 from hospital import clock
 from hospital.dashboard.db import DashboardDbError, ReadPool
-from hospital.dashboard.queries import CHARTS, PAGES, Chart, ChartData
+from hospital.dashboard.queries import CHARTS, LATEST_METRICS_SQL, PAGES, Chart, ChartData
 from hospital.settings import Settings
-
-LATEST_METRICS_SQL = """
-SELECT DISTINCT ON (path, metric) path, metric, value
-FROM pipeline_metrics
-ORDER BY path, metric, ts DESC
-"""
 
 
 def plotly_js() -> Path:

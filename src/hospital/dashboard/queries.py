@@ -162,13 +162,39 @@ def _missing(what: str) -> str:
 # Bucket width adapts to the span of the data: about 120 points per series, in round seconds,
 # so a 30-second backfill and a 9-day walkthrough both draw a curve. ``{agg}`` may use
 # ``b.seconds`` (e.g. rows per bucket / b.seconds = rows per second).
-_BUCKETS = """
-WITH lo AS (
-    SELECT max(ts) - make_interval(hours => %s::int) AS since, max(ts) AS top
-    FROM pipeline_metrics
+# The (path, metric) series present, found by walking the (path, metric, ts) index one key at a
+# time (a "loose index scan"): with millions of reports, every step below is an index probe per
+# series instead of a scan of the whole table.
+SERIES_KEYS = """
+WITH RECURSIVE keys AS (
+    (SELECT path, metric FROM pipeline_metrics ORDER BY path, metric LIMIT 1)
+    UNION ALL
+    SELECT n.path, n.metric
+    FROM keys k, LATERAL (
+        SELECT p.path, p.metric FROM pipeline_metrics p
+        WHERE (p.path, p.metric) > (k.path, k.metric)
+        ORDER BY p.path, p.metric
+        LIMIT 1
+    ) n
+)"""
+
+_BUCKETS = (
+    SERIES_KEYS
+    + """,
+latest AS MATERIALIZED (
+    SELECT (SELECT max(p.ts) FROM pipeline_metrics p
+            WHERE p.path = k.path AND p.metric = k.metric) AS ts
+    FROM keys k
 ),
-first AS (SELECT min(p.ts) AS ts FROM pipeline_metrics p, lo WHERE p.ts >= lo.since),
-b AS (
+lo AS MATERIALIZED (
+    SELECT max(ts) - make_interval(hours => %s::int) AS since, max(ts) AS top FROM latest
+),
+first AS MATERIALIZED (
+    SELECT min((SELECT min(p.ts) FROM pipeline_metrics p
+                WHERE p.path = k.path AND p.metric = k.metric AND p.ts >= lo.since)) AS ts
+    FROM keys k, lo
+),
+b AS MATERIALIZED (
     SELECT coalesce(
                (SELECT min(x) FROM unnest(ARRAY[1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900,
                                                 1800, 3600]) AS x
@@ -177,14 +203,21 @@ b AS (
            )::double precision AS seconds
     FROM lo, first
 )"""
+)
 _BUCKET = "to_timestamp(floor(extract(epoch FROM m.ts) / b.seconds) * b.seconds)"
+# One series' reports inside the window: an index range scan per (path, metric).
+_IN_WINDOW = (
+    "SELECT p.ts, p.path, p.metric, p.value FROM pipeline_metrics p"
+    " WHERE p.path = k.path AND p.metric = k.metric AND p.ts >= lo.since"
+    " OFFSET 0"  # a fence: keeps the planner from flattening it into one scan of the table
+)
 
 _METRIC_SERIES = (
     _BUCKETS
     + f"""
 SELECT {_BUCKET} AS t, {{series}} AS series, {{agg}} AS value
-FROM pipeline_metrics m, lo, b
-WHERE {{where}} AND m.ts >= lo.since
+FROM keys k, lo, b, LATERAL ({_IN_WINDOW}) m
+WHERE {{where}}
 GROUP BY 1, 2, b.seconds
 ORDER BY 1, 2
 """
@@ -196,15 +229,15 @@ ORDER BY 1, 2
 _RATE_SERIES = (
     _BUCKETS
     + f""",
-m AS (
-    SELECT p.ts, p.path, p.value,
-           extract(epoch FROM p.ts - lag(p.ts) OVER (PARTITION BY p.path, p.metric ORDER BY p.ts))
+reports AS (
+    SELECT m.ts, m.path, m.value,
+           extract(epoch FROM m.ts - lag(m.ts) OVER (PARTITION BY m.path, m.metric ORDER BY m.ts))
                AS covered
-    FROM pipeline_metrics p, lo
-    WHERE {{where}} AND p.ts >= lo.since
+    FROM keys k, lo, LATERAL ({_IN_WINDOW}) m
+    WHERE {{where}}
 )
 SELECT {_BUCKET} AS t, m.path AS series, sum(m.value) / sum(m.covered) AS value
-FROM m, b
+FROM reports m, b
 WHERE m.covered > 0
 GROUP BY 1, 2, b.seconds
 ORDER BY 1, 2
@@ -229,7 +262,7 @@ def _in(names: tuple[str, ...]) -> str:
     return "m.metric IN (" + ", ".join(f"'{n}'" for n in names) + ")"
 
 
-THROUGHPUT_SQL = _RATE_SERIES.format(where=_in(THROUGHPUT_METRICS).replace("m.metric", "p.metric"))
+THROUGHPUT_SQL = _RATE_SERIES.format(where=_in(THROUGHPUT_METRICS))
 LAG_SQL = metric_series_sql("m.path", "max(m.value)", "m.metric = 'lag'")
 # End-to-end latency in ms: latency_ms_* gauges, and the CDC applier's seconds behind the
 # source commit (lag_seconds).
@@ -239,10 +272,34 @@ LATENCY_SQL = metric_series_sql(
     "(m.metric LIKE 'latency%%' OR m.metric = 'lag_seconds')",
 )
 RESTARTS_SQL = metric_series_sql("m.path", "max(m.value)", _in(RESTART_METRICS))
-QUARANTINED_METRIC_SQL = f"""
-SELECT m.path, sum(m.value) FROM pipeline_metrics m WHERE {_in(QUARANTINE_METRICS)}
-GROUP BY m.path ORDER BY m.path
+QUARANTINED_METRIC_SQL = (
+    SERIES_KEYS
+    + f"""
+SELECT k.path, sum(t.total)
+FROM keys k, LATERAL (
+    SELECT sum(p.value) AS total FROM pipeline_metrics p
+    WHERE p.path = k.path AND p.metric = k.metric
+    OFFSET 0
+) t
+WHERE {_in(QUARANTINE_METRICS).replace("m.metric", "k.metric")}
+GROUP BY k.path
+ORDER BY k.path
 """
+)
+# The newest value of every series (Prometheus gauges).
+LATEST_METRICS_SQL = (
+    SERIES_KEYS
+    + """
+SELECT k.path, k.metric, l.value
+FROM keys k, LATERAL (
+    SELECT p.value FROM pipeline_metrics p
+    WHERE p.path = k.path AND p.metric = k.metric
+    ORDER BY p.ts DESC
+    LIMIT 1
+) l
+ORDER BY k.path, k.metric
+"""
+)
 
 
 def _metric_loader(query: str) -> Callable[[Fetch, int], tuple[list[Trace], str | None]]:
@@ -483,6 +540,7 @@ PIPELINE_CHARTS: tuple[Chart, ...] = (
         "records",
         _load_quarantine,
         1,
+        min_refresh_seconds=15.0,
     ),
     Chart(
         "restarts",

@@ -26,7 +26,7 @@ class FakePool:
             raise DashboardDbError("cannot connect to the hospital database: refused")
         self.queries += 1
         text = query if isinstance(query, str) else query.as_string(None)
-        if "DISTINCT ON (path, metric)" in text:
+        if "SELECT k.path, k.metric, l.value" in text:
             return [("cdc", "lag", 12.0), ("stream", "rows_applied", 500.0)]
         if "FROM admissions a, hi" in text:
             return [(dt.date(2020, 1, 1), "MED", 3), (dt.date(2020, 1, 1), "ICU", 1)]

@@ -100,8 +100,11 @@ def test_quarantine_combines_tables_and_reported_counts() -> None:
     fetch = FakeDb(
         {
             "FROM pg_class": [("stream_quarantine",), ("fhir_quarantine",)],
-            "UNION ALL": [("stream_quarantine", 4), ("fhir_quarantine", 0)],
             "'rows_quarantined'": [("batch", 7.0)],
+            'FROM "stream_quarantine" UNION ALL': [
+                ("stream_quarantine", 4),
+                ("fhir_quarantine", 0),
+            ],
         }
     )
     data = CHARTS["quarantine"].fetch(fetch)
