@@ -19,6 +19,7 @@ import pytest
 
 from hospital.fhir.flatten import shipped_views
 from hospital.fhir.shared import samples_dir
+from hospital.fhir.watch import watch
 from hospital.settings import Settings
 from tests.support import TEST_ENV, read_env_file
 from tests.unit.fhir.guard import require_shared
@@ -135,3 +136,24 @@ def test_worker_killed_at_random_points_converges_on_restart(stack: Settings, ar
         assert _count(stack, "SELECT count(*) FROM fhir.resource") == expected
         assert _count(stack, "SELECT count(*) FROM fhir.quarantine") == 0
         assert _count(stack, "SELECT count(*) FROM fhir.unresolved_reference") == 0
+
+
+def test_a_file_ingested_but_not_moved_is_reingested_without_change(
+    stack: Settings, area: Path
+) -> None:
+    """The crash window between commit and move: the restarted worker changes nothing."""
+    inbox = area / "inbox"
+    lines = [json.dumps({"resourceType": "Patient", "id": f"r{i}"}) for i in range(5)]
+    _drop(inbox, "day.ndjson", "\n".join(lines) + "\n")
+    first = watch(stack, inbox=inbox, once=True)
+    assert first.ingest.inserted == 5
+    with psycopg.connect(stack.dsn("hospital", "hospital_app")) as conn:
+        before = conn.execute("SELECT id, xmin::text FROM fhir.resource ORDER BY 1").fetchall()
+    # As if the worker died after the commit, before the move: the file is back in the inbox.
+    shutil.move(str(area / "processed" / "day.ndjson"), str(inbox / "day.ndjson"))
+    again = watch(stack, inbox=inbox, once=True)
+    assert (again.ingest.inserted, again.ingest.updated, again.ingest.unchanged) == (0, 0, 5)
+    assert not list(inbox.iterdir())
+    with psycopg.connect(stack.dsn("hospital", "hospital_app")) as conn:
+        after = conn.execute("SELECT id, xmin::text FROM fhir.resource ORDER BY 1").fetchall()
+    assert after == before

@@ -122,6 +122,8 @@ def process_batch(
     report.files = len(files)
     # Only now (committed) are the files moved: a crash before this line re-ingests them.
     for path in files:
+        if not path.exists():
+            continue  # taken by another watcher of the same inbox: loading was idempotent
         if path in reasons:
             target = _move(path, rejected_dir)
             target.with_name(target.name + ".reason.txt").write_text(
