@@ -115,7 +115,8 @@ class MemoryWatch:
             except psutil.NoSuchProcess:
                 continue
         for label, mb in totals.items():
-            self.peak_mb[label] = max(self.peak_mb.get(label, 0.0), round(mb, 1))
+            if mb >= 1:  # a process caught while exiting reads 0
+                self.peak_mb[label] = max(self.peak_mb.get(label, 0.0), round(mb, 1))
 
     def _loop(self) -> None:
         while not self._stop.wait(0.5):
@@ -195,6 +196,7 @@ def one_run(settings: Settings, days: int, people: int, full: bool) -> dict[str,
         "peak_rss_mb": watch.peak_mb,
         "checks": {c["name"]: c["clean"] for c in report["checks"]},
     }
+    out_run["job_seconds_per_day"] = job_seconds(settings)
     if full:
         out_run["sink_rows_per_s_whole_run"] = {
             k: round(v / wall, 1) for k, v in sink_rows(settings, since).items()
@@ -202,11 +204,22 @@ def one_run(settings: Settings, days: int, people: int, full: bool) -> dict[str,
     return out_run
 
 
+def job_seconds(settings: Settings) -> dict[str, float]:
+    """Mean seconds per simulated day of each job (what the day loop spends where)."""
+    with psycopg.connect(settings.dsn("hospital", "hospital_app")) as conn:
+        rows = conn.execute(
+            "SELECT job, avg(seconds) FROM scheduler_job_days WHERE world LIKE 'seed=9090;%' "
+            "GROUP BY job"
+        ).fetchall()
+    return {str(j): round(float(v), 3) for j, v in rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--people", type=int, default=None)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     settings = get_settings()
     people = args.people or settings.num_people
@@ -263,8 +276,8 @@ def main() -> None:
             "and the drain wait, so whole-run days/minute understates a long run's rate."
         ),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["metrics"], indent=2, default=str))
 
 

@@ -28,7 +28,7 @@ from hospital.scheduler.jobs import Counters, default_jobs, stage, stage_missing
 from hospital.scheduler.profiles import RunPlan, plan_run
 from hospital.scheduler.progress import Progress
 from hospital.scheduler.snapshot import snapshot_dir
-from hospital.scheduler.state import PgState
+from hospital.scheduler.state import PgState, SchedulerError
 from hospital.scheduler.supervisor import Supervisor, available_workers
 from hospital.settings import Settings
 from hospital.simulator.config import SimConfig
@@ -91,8 +91,9 @@ def _ehr_next_day(settings: Settings, config: SimConfig) -> date:
     from hospital.simulator.ehr_writer import EhrWriter
 
     with EhrWriter(settings.dsn("ehr", "ehr_writer")) as writer:
-        world = writer.world()
-        last = writer.last_day() if world and world[0] == config.key() else None
+        # Refused before the population is built (5M people take a while): one world per EHR.
+        writer.claim_world(config)
+        last = writer.last_day()
     return last + timedelta(days=1) if last else config.origin
 
 
@@ -114,6 +115,29 @@ def start_pgadmin(settings: Settings) -> str | None:
     return url
 
 
+def claim_lake(settings: Settings, config: SimConfig) -> None:
+    """Refuse a lake that holds another simulated world's files (``lake/.world``).
+
+    The batch ledger and the stream lake are keyed by file path and date: a second world in the
+    same lake would collide with the first one's files and look like lost or extra rows.
+    """
+    marker = settings.lake_path / ".world"
+    key = config.key()
+    if marker.exists():
+        held = marker.read_text().strip()
+        if held != key:
+            raise SchedulerError(
+                f"the lake {settings.lake_path} holds another simulated world ({held}); this "
+                f"run is {key}. Use the same SEED/NUM_PEOPLE/START_DATE, or empty the lake and "
+                "the hospital database first."
+            )
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(".world.tmp")
+    tmp.write_text(key + "\n")
+    tmp.replace(marker)
+
+
 def _register_self(settings: Settings) -> bool:
     if stage_missing("hospital.stack.background", "register"):
         return False
@@ -132,9 +156,11 @@ def prepare(
     """The world, the plan (resuming at the first unfinished day), the state and the jobs."""
     probe = plan_run(settings, settings.start_date, options.profile, options.seconds_per_day)
     config = SimConfig.from_settings(settings, num_people=probe.num_people)
+    ehr_next_day = _ehr_next_day(settings, config)
+    claim_lake(settings, config)
     jobs, missing = default_jobs(options.jobs)
     state = PgState(settings.dsn("hospital", "hospital_app"), config.key())
-    first = resume_day(state, jobs, _ehr_next_day(settings, config))
+    first = resume_day(state, jobs, ehr_next_day)
     plan = plan_run(
         settings, first, options.profile, options.seconds_per_day, options.days, options.until
     )
