@@ -90,3 +90,35 @@ def test_kill_9_at_random_points_lands_every_event_exactly_once(stack: Settings)
         assert sum(offsets.values()) == len(events)
         for partition, end in offsets.items():
             assert table.transaction_version(app_id(settings.stream_topic, partition)) == end
+
+
+def test_a_second_worker_takes_over_the_partitions_of_a_killed_one(stack: Settings) -> None:
+    """Two workers share the group; one is killed after its second batch, the other finishes."""
+    with isolated(stack, "takeover", stream_batch_max_events=50) as settings:
+        events = [e for day in simulated_days(stack, seed=51, days=2) for e in day.realtime]
+        publish(settings, events)
+        ids = [f"{settings.stream_instance_id}-{name}" for name in ("a", "b")]
+        # b takes every partition, commits two batches to both sinks and stops before the Kafka
+        # commit; a joins, b is killed, and once b's session times out a gets its partitions
+        # and must resume from the sinks' positions (ahead of b's Kafka offsets).
+        b = Worker(
+            worker_env(settings, STREAM_INSTANCE_ID=ids[1], HOSPITAL_STREAM_PAUSE_AT="after_db:2")
+        )
+        assert b.wait_for("PAUSED", timeout=90), "".join(b.stderr)[-2000:]
+        a = Worker(worker_env(settings, STREAM_INSTANCE_ID=ids[0]))
+        time.sleep(1)
+        b.kill9()
+        a.finish(180)
+
+        rows = lake.read(settings)
+        assert rows.height == rows["event_id"].n_unique() == len(events)
+        with psycopg.connect(settings.dsn("hospital", "hospital_app")) as conn:
+            n = conn.execute(
+                "SELECT count(*), count(DISTINCT event_id) FROM bed_events WHERE stream_topic = %s",
+                (settings.stream_topic,),
+            ).fetchone()
+        assert n == (len(events), len(events))
+        # Both workers committed to the lake (the commit metadata names the worker).
+        history = DeltaTable(str(table_path(settings))).history()
+        writers = {h.get("hospital.stream.worker") for h in history}
+        assert set(ids) <= writers

@@ -96,7 +96,7 @@ class Processor:
         self.topic = settings.stream_topic
         ensure_topic(settings, self.topic)
         ensure_topic(settings, settings.stream_dlq_topic, 1)
-        self.lake = LakeSink(table_path(settings))
+        self.lake = LakeSink(table_path(settings), settings.stream_instance_id)
         self.db = DbSink(settings.dsn("hospital", "hospital_app"), settings.stream_group)
         self.pause = _Pause(os.environ.get(PAUSE_ENV))
         self.owned: set[tuple[str, int]] = set()

@@ -72,8 +72,9 @@ def app_id(topic: str, partition: int) -> str:
 class LakeSink:
     """Appends micro-batches to the Delta table, once per Kafka offset and once per event id."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, worker: str = "") -> None:
         self.path = path
+        self.worker = worker  # recorded in each commit's metadata (lineage in the Delta history)
         self._table: DeltaTable | None = None
         self._ids: OrderedDict[date, set[str]] = OrderedDict()
 
@@ -143,7 +144,8 @@ class LakeSink:
             fresh.append(item)
         data = _arrow(fresh, now)
         commit = CommitProperties(
-            app_transactions=[Transaction(app_id(t, p), end) for (t, p), end in advance.items()]
+            custom_metadata={"hospital.stream.worker": self.worker},
+            app_transactions=[Transaction(app_id(t, p), end) for (t, p), end in advance.items()],
         )
         try:
             write_deltalake(
