@@ -89,6 +89,8 @@ def connect(settings: Settings) -> Conn:
     # Staging lives in session-local buffers: give them room before the first TEMP table.
     conn.execute(f"SET temp_buffers = '{settings.batch_temp_buffers_mb}MB'")
     conn.execute("SET TimeZone = 'UTC'")
+    # Room to sort a file by key in memory (the merge fills the primary key index in order).
+    conn.execute(f"SET work_mem = '{settings.batch_work_mem_mb}MB'")
     conn.commit()
     return conn
 
@@ -245,7 +247,6 @@ def _load(
         if cur.fetchone():
             conn.rollback()
             return -1, 0
-        cur.execute("SET LOCAL work_mem = '64MB'")
         cur.execute(staging.create_stage(spec))
         with cur.copy(staging.copy_stage(spec)) as copy, path.open("rb") as fh:
             while block := fh.read(COPY_CHUNK):
