@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from hospital.dashboard import pgadmin
 from hospital.settings import Settings
@@ -22,6 +23,7 @@ from hospital.stack import background
 
 pytestmark = pytest.mark.integration
 
+PASSWORD = "test-pgadmin-pw"
 CSRF = re.compile(r"[\"']csrfToken[\"']\s*:\s*[\"']([^\"']+)[\"']")
 
 
@@ -40,7 +42,7 @@ def pga(stack: Settings) -> Iterator[tuple[Settings, str]]:
         update={
             "pgadmin_port": free_port(stack.host),
             "pgadmin_venv_dir": venv,
-            "pgadmin_password": stack.pgadmin_password.__class__("test-pgadmin-pw"),
+            "pgadmin_password": SecretStr(PASSWORD),
         }
     )
     pgadmin.stop_pgadmin(settings)
@@ -79,7 +81,7 @@ def servers(client: httpx.Client, token: str) -> dict[str, dict[str, object]]:
 
 def test_login_sees_both_servers_and_connects(pga: tuple[Settings, str]) -> None:
     settings, address = pga
-    client, token = login(address, settings.pgadmin_email, "test-pgadmin-pw")
+    client, token = login(address, settings.pgadmin_email, PASSWORD)
     found = servers(client, token)
     assert {"EHR (source)", "Hospital (analytics)"} <= set(found)
     assert found["EHR (source)"]["db"] == "ehr"
@@ -103,7 +105,9 @@ def test_wrong_password_is_refused(pga: tuple[Settings, str]) -> None:
     assert groups.status_code != 200 or "server_group" not in groups.text
 
 
-def test_registered_restart_is_a_no_op_and_stop_ends_it(pga: tuple[Settings, str]) -> None:
+def test_restart_is_a_no_op_stop_ends_it_and_a_new_password_applies(
+    pga: tuple[Settings, str],
+) -> None:
     settings, address = pga
     [record] = [r for r in background.running(settings) if r.name == "pgadmin"]
     assert record.url == address
@@ -116,7 +120,17 @@ def test_registered_restart_is_a_no_op_and_stop_ends_it(pga: tuple[Settings, str
     assert not record.alive()
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{address}/misc/ping", timeout=2)
-    # Starting again reuses the configuration (no setup-db, no reload) and still logs in.
-    again = pgadmin.ensure_pgadmin(settings)
-    client, token = login(again, settings.pgadmin_email, "test-pgadmin-pw")
-    assert {"EHR (source)", "Hospital (analytics)"} <= set(servers(client, token))
+    # Starting again keeps the configuration database (servers loaded once) and applies a
+    # changed PGADMIN_PASSWORD to the admin: the new one logs in, the old one no longer does.
+    changed = settings.model_copy(update={"pgadmin_password": SecretStr("changed-pgadmin-pw")})
+    again = pgadmin.ensure_pgadmin(changed)
+    try:
+        client, token = login(again, settings.pgadmin_email, "changed-pgadmin-pw")
+        assert {"EHR (source)", "Hospital (analytics)"} <= set(servers(client, token))
+        old_client, old_token = login(again, settings.pgadmin_email, PASSWORD)
+        refused = old_client.get(
+            "/browser/server_group/nodes/", headers={"X-pgA-CSRFToken": old_token}
+        )
+        assert refused.status_code != 200 or "server_group" not in refused.text
+    finally:
+        pgadmin.stop_pgadmin(changed)
