@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,12 @@ from hospital.simulator.events import Event
 from hospital.stream import lake
 from hospital.stream.consumer import run
 from hospital.stream.lake import app_id, table_path
-from tests.integration.test_stream_support import isolated, publish, simulated_days
+from tests.integration.test_stream_support import (
+    isolated,
+    publish,
+    simulated_days,
+    worker_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -215,3 +223,45 @@ def test_lake_reads_back_as_produced_before_and_after_compaction(stack: Settings
         assert DeltaTable(str(path)).version() == version
         assert _as_read(settings) == expected
         assert _stream_rows(settings) == {e.event_id for e in events}
+
+
+def test_cli_produce_consume_compact_and_reconcile(stack: Settings) -> None:
+    """The thin CLI: `hospital stream produce|consume|compact` and `hospital reconcile paths`."""
+    with isolated(stack, "cli") as settings:
+        events = simulated_days(stack, seed=61, days=1)[0].realtime
+        env = worker_env(settings, SEED="61", NUM_PEOPLE="20000", START_DATE="2020-01-01")
+        env["STREAM_BATCH_MAX_EVENTS"] = "100"  # many small files for `compact` to merge
+
+        def hospital(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "hospital.cli", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+
+        with psycopg.connect(settings.dsn("hospital", "hospital_app")) as conn:
+            conn.execute(
+                "DELETE FROM bed_events WHERE event_id = ANY(%s::uuid[])",
+                ([e.event_id for e in events],),
+            )
+        produced = hospital("stream", "produce", "--date", "2020-01-01")
+        assert produced.returncode == 0, produced.stderr
+        assert f"published {len(events)} events" in produced.stdout
+        consumed = hospital("stream", "consume", "--until-idle")
+        assert consumed.returncode == 0, consumed.stderr
+        assert f"{len(events)} DB rows" in consumed.stdout
+        compacted = hospital("stream", "compact", "--retention-hours", "0")
+        assert compacted.returncode == 0, compacted.stderr
+        result = json.loads(compacted.stdout)
+        assert result["files_removed"] > result["files_added"] >= 1
+        assert _as_read(settings) == _as_produced(events)
+        # No batch for the day yet: every stream event is a difference nobody filled in.
+        checked = hospital("reconcile", "paths", "--date", "2020-01-01", "--json")
+        assert checked.returncode == 1, checked.stderr
+        report = json.loads(checked.stdout)
+        assert report["clean"] is False
+        assert sum(r["lake"] for r in report["rows"]) == len(events)
+        stream_only = {i for r in report["rows"] for i in r["stream_only"]}
+        assert {e.event_id for e in events} <= stream_only
