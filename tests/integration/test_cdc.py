@@ -80,6 +80,7 @@ def world(stack: Settings) -> Iterator[World]:
     w = World(settings, config, build_population(config))
     w.write_days(2)  # rows that exist before the connector: they must arrive as a snapshot
     try:
+        connector.register(settings)
         yield w
     finally:
         connector.reset(settings)
@@ -313,6 +314,8 @@ def test_kill_9_of_the_applier_at_random_moments_loses_and_duplicates_nothing(
             os.kill(child.pid, signal.SIGKILL)
             kills += 1
         finally:
+            if child.poll() is None:
+                child.kill()
             child.wait(timeout=30)
     writer.join(timeout=180)
     assert written and written[0] == 5
