@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     stream_idle_seconds: Annotated[float, Field(ge=0.1, le=3600)] = 3.0
     stream_metrics_seconds: Annotated[float, Field(ge=0.5, le=3600)] = 5.0
     stream_vacuum_retention_hours: Annotated[int, Field(ge=0, le=100_000)] = 168
+    # The worker compacts + vacuums its Delta table every this many micro-batches (0: never).
+    stream_compact_every_batches: Annotated[int, Field(ge=0, le=1_000_000)] = 500
 
     # --- batch (hospital.batch) --------------------------------------------------------------
     batch_watch_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0

@@ -71,7 +71,10 @@ def _stream_rows(settings: Settings) -> set[str]:
 def test_poison_messages_are_dead_lettered_with_offsets_and_the_stream_goes_on(
     stack: Settings,
 ) -> None:
-    with isolated(stack, "poison") as settings:
+    # Small batches, and the worker compacts every third one (its own compaction schedule).
+    with isolated(
+        stack, "poison", stream_batch_max_events=100, stream_compact_every_batches=3
+    ) as settings:
         events = simulated_days(stack, seed=32, days=1)[0].realtime
         half = len(events) // 2
         publish(settings, events[:half])
@@ -118,6 +121,8 @@ def test_poison_messages_are_dead_lettered_with_offsets_and_the_stream_goes_on(
         reasons = {bytes(v): r for _, _, v, r in quarantined}
         for value, expected in POISON:
             assert expected in reasons[value]
+        history = DeltaTable(str(table_path(settings))).history()
+        assert any(h.get("operation") == "OPTIMIZE" for h in history)
         # A restarted worker resumes at the end of every partition, sees no lag and stops.
         again = run(settings, until_idle=True)
         assert (again.messages, again.quarantined) == (0, 0)

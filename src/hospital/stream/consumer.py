@@ -32,7 +32,7 @@ from typing import Any
 from hospital.clock import utcnow
 from hospital.errors import HospitalError, StreamError
 from hospital.settings import Settings
-from hospital.stream.lake import LakeSink, Landed, table_path
+from hospital.stream.lake import LakeSink, Landed, compact, table_path
 from hospital.stream.producer import ensure_topic
 from hospital.stream.schema import InvalidEvent, decode
 from hospital.stream.sinkdb import DbSink, Rejected
@@ -307,6 +307,11 @@ def run(
             if msgs:
                 proc.process(msgs)
                 last_message = time.monotonic()
+                every = settings.stream_compact_every_batches
+                if every and proc.report.batches % every == 0:
+                    # The schedule for small files: a day of 3-minute micro-batches would
+                    # otherwise leave hundreds of tiny files per date partition.
+                    compact(settings)
             proc.flush_metrics()
             quiet = time.monotonic() - last_message
             if until_idle and quiet >= settings.stream_idle_seconds:
