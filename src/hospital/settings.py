@@ -143,8 +143,8 @@ class Settings(BaseSettings):
 
     # --- batch (hospital.batch) --------------------------------------------------------------
     batch_watch_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
-    batch_temp_buffers_mb: Annotated[int, Field(ge=8, le=8192)] = 256
-    batch_work_mem_mb: Annotated[int, Field(ge=4, le=8192)] = 256
+    batch_temp_buffers_mb: Annotated[int, Field(ge=8, le=8192)] = 1024
+    batch_work_mem_mb: Annotated[int, Field(ge=4, le=8192)] = 512
     export_fetch_rows: Annotated[int, Field(ge=100, le=1_000_000)] = 50_000
 
     # --- scheduler, dashboard, pgAdmin (hospital.scheduler, hospital.dashboard) --------------

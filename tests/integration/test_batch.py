@@ -451,3 +451,52 @@ def test_export_csv_and_parquet_stream_and_refuse_injection(
     assert pl.read_parquet(tmp_path / "t.parquet").height == n
     bad = run_cli(env, "export", "people", "--out", str(tmp_path / "y.csv"), "--where", "1=1; --")
     assert bad.returncode == 2 and "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_watch_worker_loads_new_drops_and_stops_on_sigterm(
+    env: Settings, world: tuple[SimConfig, People]
+) -> None:
+    import signal
+    import time
+
+    config, people = world
+    writer.write_initial(env, config, people)
+    child_env = {
+        "PG_PORT": str(env.pg_port),
+        "HOSPITAL_LAKE_DIR": str(env.lake_path),
+        "HOSPITAL_STACK_DIR": str(env.stack_path),
+        "BATCH_WATCH_SECONDS": "0.5",
+        "COLUMNS": "300",
+        "PATH": "/usr/bin:/bin",
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "hospital.cli", "batch", "ingest", "--watch"],
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        days = []
+        for result in simulate(config, people, config.origin, 2):
+            days.append(day_events(result))
+        writer.write_day(env, days[0])
+        deadline = time.monotonic() + 60
+        want = len(bf.INITIAL_FILES) + 6
+        while time.monotonic() < deadline:
+            if scalar(env, "SELECT count(*) FROM batch_ledger WHERE status = 'loaded'") == want:
+                break
+            time.sleep(0.5)
+        assert scalar(env, "SELECT count(*) FROM batch_ledger WHERE status = 'loaded'") == want
+        writer.write_day(env, days[1])  # a drop that appears while the worker runs
+        while time.monotonic() < deadline:
+            if scalar(env, "SELECT count(*) FROM batch_ledger") == want + 6:
+                break
+            time.sleep(0.5)
+        assert scalar(env, "SELECT count(*) FROM batch_ledger WHERE status = 'loaded'") == want + 6
+    finally:
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, out + err
+    assert "Traceback" not in out + err
+    assert "loaded   date=" in out
