@@ -6,7 +6,9 @@ applied entirely or not at all. The guards make replays harmless:
 - a row is only overwritten by an event with a newer LSN (``_cdc_lsn``);
 - a delete leaves ``(table, key, lsn)`` in ``cdc_deleted_keys``; an insert/update with an LSN not
   newer than that is dropped, so a late or replayed insert never resurrects the row;
-- a truncate leaves its LSN in ``cdc_truncations``; older upserts are dropped likewise.
+- a truncate leaves its LSN in ``cdc_truncations``; older upserts are dropped likewise. The end
+  of a table's snapshot acts the same way (rows older than the snapshot were not in it: deleted
+  while no connector streamed), which also repairs a re-snapshot after lost connector offsets.
 
 For one key, PostgreSQL's row locks order the changes, so their LSNs grow in commit order; the
 LSN is therefore a sound version number per row whatever order Kafka delivers partitions in.
@@ -203,6 +205,11 @@ class Stager:
                 counts.truncated += self.truncate(cur, self.specs[change.table], change.lsn)
             elif change.op != "h":
                 segment.append(change)
+                if change.ends_snapshot:
+                    # Sweep: rows older than the snapshot were deleted while nobody streamed.
+                    counts.add(self._apply_segment(cur, segment))
+                    segment = []
+                    counts.deleted += self.truncate(cur, self.specs[change.table], change.lsn)
         counts.add(self._apply_segment(cur, segment))
         return counts
 
@@ -251,6 +258,7 @@ def reduce_changes(changes: Sequence[Change]) -> list[Change]:
                     change.key,
                     values,
                     change.unavailable - filled.keys(),
+                    change.ends_snapshot,
                 )
         latest[ident] = change
     return list(latest.values())

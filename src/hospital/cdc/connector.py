@@ -136,6 +136,25 @@ def _restart_failed(settings: Settings, name: str) -> None:
         )
 
 
+def ensure_running(settings: Settings, timeout: float = 180.0) -> None:
+    """Wait until the source runs again (e.g. after a broker or Connect restart), restarting
+    its task if it failed meanwhile; never re-PUTs the config (that restarts a healthy task)."""
+    client = _client(settings)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _restart_failed(settings, settings.cdc_connector_name)
+            state = client.status(settings.cdc_connector_name)
+        except (StackError, httpx.HTTPError):
+            state = {}
+        tasks = [t.get("state") for t in state.get("tasks", [])]
+        if state.get("connector", {}).get("state") == "RUNNING" and tasks == ["RUNNING"]:
+            wait_slot_active(settings, timeout=max(deadline - time.monotonic(), 1.0))
+            return
+        time.sleep(1.0)
+    raise CdcError(f"connector {settings.cdc_connector_name} is not running after {timeout:.0f}s")
+
+
 def register(settings: Settings, sink: Sink = "applier", wait: bool = True) -> dict[str, Any]:
     """Create or update the source connector (and, for ``sink="jdbc"``, the JDBC sink)."""
     client = _client(settings)
@@ -311,6 +330,29 @@ def remove(settings: Settings, name: str) -> None:
     if response.status_code >= 400 and response.status_code != 404:
         raise CdcError(f"could not reset the offsets of {name}: {response.text}")
     client.delete(name)
+
+
+def resnapshot(settings: Settings) -> None:
+    """Repair: make the source snapshot every table again (keeping its slot and topics).
+
+    Stop, forget the connector's offsets, resume: Debezium then snapshots (``op: r``) and
+    streams on from its slot. The applier's end-of-snapshot sweep removes mirror rows the
+    snapshot no longer has, so after upstream loss (see docs/cdc.md) the mirror is exact again.
+    """
+    name = settings.cdc_connector_name
+    client = _client(settings)
+    httpx.put(f"{settings.connect_url}/connectors/{name}/stop", timeout=30)
+    deadline = time.monotonic() + 60
+    while client.status(name).get("connector", {}).get("state") != "STOPPED":
+        if time.monotonic() > deadline:
+            raise CdcError(f"connector {name} did not stop")
+        time.sleep(0.3)
+    response = httpx.delete(f"{settings.connect_url}/connectors/{name}/offsets", timeout=60)
+    if response.status_code >= 400:
+        raise CdcError(f"could not reset the offsets of {name}: {response.text}")
+    httpx.put(f"{settings.connect_url}/connectors/{name}/resume", timeout=30)
+    client.wait_running(name, timeout=180)
+    wait_slot_active(settings)
 
 
 def _drop_slot(settings: Settings) -> None:

@@ -27,6 +27,7 @@ EPOCH_DATE = date(1970, 1, 1)
 EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - `timestamp` columns are zone-less
 EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _PAYLOAD = b',"payload":'
+SNAPSHOT_END = ("last_in_data_collection", "last")
 
 Converter = Callable[[Any], Any]
 
@@ -55,6 +56,9 @@ class Change:
     key: tuple[Any, ...] = ()
     values: dict[str, Any] = field(default_factory=dict)  # COPY-ready, only columns carried
     unavailable: frozenset[str] = frozenset()  # TOAST placeholders: never written
+    # The last snapshot row of its table: every row older than this LSN was not in the snapshot
+    # (deleted while no connector streamed, e.g. a re-snapshot after lost offsets).
+    ends_snapshot: bool = False
 
     @property
     def is_upsert(self) -> bool:
@@ -263,7 +267,8 @@ class Decoder:
             raise PoisonError(f"event of {table} has a null key")
         if op == "d":
             values = {k: values[k] for k in spec.key}
-        return Change(table, str(op), lsn, when, key, values, unavailable)
+        ends = op == "r" and source.get("snapshot") in SNAPSHOT_END
+        return Change(table, str(op), lsn, when, key, values, unavailable, ends)
 
 
 def map_row(

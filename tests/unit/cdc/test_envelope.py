@@ -157,6 +157,13 @@ def test_toast_placeholder_is_never_written_and_is_filled_from_before(decoder: D
     assert "blob" not in change.values and change.unavailable == {"blob"}
 
 
+def test_the_last_snapshot_row_of_a_table_is_marked(decoder: Decoder) -> None:
+    value = _message("r", after=_row())
+    assert not decoder.decode(value).ends_snapshot
+    marked = value.replace(b'"table":"visits"', b'"table":"visits","snapshot":"last"')
+    assert decoder.decode(marked).ends_snapshot
+
+
 def test_truncate_and_heartbeat(decoder: Decoder) -> None:
     assert decoder.decode(_message("t", table="visits", lsn=5)).op == "t"
     beat = decoder.decode(_message("c", after={"id": 1}, table="cdc_heartbeat", lsn=7))
