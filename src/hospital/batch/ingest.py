@@ -8,6 +8,7 @@ picks it up again. The ledger makes a replay a no-op and refuses a changed file.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from hospital.errors import IngestError
 from hospital.settings import Settings
 
 COPY_CHUNK = 1 << 20
+SPOOL_BYTES = 256 << 20  # valid rows kept in memory between COPY out and COPY in
 LOCK_NAMESPACE = 0x0BA7C4  # advisory lock class of batch files (first key)
 
 
@@ -302,6 +304,9 @@ def _merge(
     key twice in one file keeps its first line; the later ones are quarantined.
     """
     extra = "true"
+    copied = _copy_merge(cur, spec, cks)
+    if copied is not None:
+        return copied, True, extra
     for fast in (True, False):
         cur.execute("SAVEPOINT merge")
         try:
@@ -320,6 +325,33 @@ def _merge(
             return cur.rowcount, False, extra
         return cur.rowcount, fast, extra
     raise IngestError(f"{params['file']}: a value passed the checks but not the cast")
+
+
+def _copy_merge(
+    cur: psycopg.Cursor[tuple[Any, ...]], spec: bf.FileSpec, cks: list[staging.Check]
+) -> int | None:
+    """Rows loaded by the COPY round trip, or None when it does not apply (see staging)."""
+    statements = staging.copy_merge(spec, cks)
+    if statements is None:
+        return None
+    out, into = statements
+    cur.execute("SAVEPOINT copy_merge")
+    try:
+        # The valid rows leave the server once, spooled in memory up to a bound, then on disk.
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            with cur.copy(out) as copy:
+                for block in copy:
+                    spool.write(block)
+            spool.seek(0)
+            with cur.copy(into) as copy:
+                while block := spool.read(COPY_CHUNK):
+                    copy.write(block)
+        return cur.rowcount
+    except (pg_errors.DataError, pg_errors.IntegrityError):
+        # A malformed value (the strict checks will name it) or a key already loaded
+        # (merged with ON CONFLICT instead): nothing of this attempt stays.
+        cur.execute("ROLLBACK TO SAVEPOINT copy_merge")
+        return None
 
 
 def _record(

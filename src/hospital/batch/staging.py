@@ -192,6 +192,37 @@ def duplicates(spec: FileSpec, cks: list[Check]) -> str:
     )
 
 
+def _insert_parts(spec: FileSpec) -> tuple[list[str], list[str], list[str]]:
+    """Target column names, their typed expressions, and the key's positions (1-based)."""
+    loaded = [c for c in spec.columns if c.load]
+    names = [_q(c.name) for c in loaded]
+    exprs = [value(c) for c in loaded]
+    if spec.touch_updated_at:
+        names.append("updated_at")
+        exprs.append("now()")
+    order = [str(1 + names.index(_q(k))) for k in spec.key]
+    return names, exprs, order
+
+
+def copy_merge(spec: FileSpec, cks: list[Check]) -> tuple[str, str] | None:
+    """(COPY of the valid rows out, COPY into the target) for a file of new records only.
+
+    ``COPY FROM`` writes the heap in batches, several times cheaper per row than
+    ``INSERT ... SELECT``; it cannot resolve conflicts, so a key already in the table makes
+    it fail (unique violation) and the caller merges with ``ON CONFLICT`` instead. Binary
+    format: the typed values go back as they are, without being printed and parsed again.
+    """
+    if spec.merge == "discharges":
+        return None
+    names, exprs, order = _insert_parts(spec)
+    out = (
+        f"COPY (SELECT {', '.join(exprs)} FROM {STAGE} s WHERE {ok_predicate(cks, True)} "
+        f"ORDER BY {', '.join(order)}) TO STDOUT WITH (FORMAT binary)"
+    )
+    into = f"COPY {_q(spec.table)} ({', '.join(names)}) FROM STDIN WITH (FORMAT binary)"
+    return out, into
+
+
 def merge(spec: FileSpec, cks: list[Check], extra_where: str = "true", fast: bool = False) -> str:
     """Insert or update the valid rows in the target table."""
     where = f"WHERE {ok_predicate(cks, fast)} AND {extra_where}"
@@ -206,11 +237,7 @@ def merge(spec: FileSpec, cks: list[Check], extra_where: str = "true", fast: boo
             f"UPDATE admissions a SET {sets} FROM {STAGE} s {where} "
             "AND a.admission_id = s.admission_id::uuid"
         )
-    names = [_q(c.name) for c in loaded]
-    exprs = [value(c) for c in loaded]
-    if spec.touch_updated_at:
-        names.append("updated_at")
-        exprs.append("now()")
+    names, exprs, order = _insert_parts(spec)
     updates = [f"{n} = EXCLUDED.{n}" for n in names if n.strip('"') not in spec.key]
     if spec.merge == "admissions":
         # A resent admission never undoes a discharge already recorded.
@@ -220,7 +247,6 @@ def merge(spec: FileSpec, cks: list[Check], extra_where: str = "true", fast: boo
             "ELSE admissions.status END"
         )
     keys = ", ".join(_q(k) for k in spec.key)
-    order = [str(1 + names.index(_q(k))) for k in spec.key]
     return (
         f"INSERT INTO {_q(spec.table)} ({', '.join(names)})\n"
         f"SELECT {', '.join(exprs)} FROM {STAGE} s {where}\n"
