@@ -79,3 +79,24 @@ def test_predicates_allowed(where: str) -> None:
 def test_predicates_refused(where: str) -> None:
     with pytest.raises(ExportError):
         check_predicate(where)
+
+
+def test_fast_path_sql() -> None:
+    from hospital.batch import fast
+
+    orders = fast.build(bf.PHARMACY_ORDERS, people_known=True)
+    assert orders is not None
+    # uuid/int columns are typed by the COPY; timestamps stay text (cast by the insert).
+    assert '"order_id" uuid' in orders.create and '"ordered_at" text' in orders.create
+    assert orders.copy.startswith(f"COPY {fast.TYPED} (") and "FREEZE true" in orders.copy
+    assert 'LEFT JOIN people r1 ON r1.person_id = s."patient_id"' in orders.any_bad
+    assert "IS NOT FALSE" in orders.any_bad  # undecidable rules count as bad
+    assert 'ascii(s."ordered_at") NOT BETWEEN 48 AND 57' in orders.any_bad
+    assert orders.insert.endswith("ORDER BY 1")
+    assert "NULLIF(s.\"dispensed_at\", '')::timestamptz" in orders.insert
+    no_people = fast.build(bf.PHARMACY_ORDERS, people_known=False)
+    assert no_people is not None and "people" not in no_people.any_bad
+    # Files that make bed events, discharges and self references stay on the strict path.
+    assert fast.build(bf.ADMISSIONS, people_known=True) is None
+    assert fast.build(bf.DISCHARGES, people_known=True) is None
+    assert fast.build(bf.STAFF, people_known=True) is None
