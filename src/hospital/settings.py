@@ -100,8 +100,9 @@ class Settings(BaseSettings):
     # Simulator realism (docs/simulator.md): demand per 1,000 catchment people a day, the bed
     # occupancy beds are planned for, and the crude birth rate per 1,000 a year.
     sim_visits_per_1000: Annotated[float, Field(gt=0, le=100)] = 0.12
-    sim_target_occupancy: Annotated[float, Field(ge=0.3, le=1)] = 0.85
+    sim_target_occupancy: Annotated[float, Field(ge=0.3, le=1)] = 0.92
     sim_births_per_1000: Annotated[float, Field(ge=0, le=100)] = 19.0
+    sim_min_catchment: Annotated[int, Field(ge=0, le=50_000_000)] = 1_000_000
 
     # --- cdc (hospital.cdc) ------------------------------------------------------------------
     # Debezium source (topics <prefix>.public.<table>, its own slot) and the JDBC-sink peer.

@@ -19,7 +19,7 @@ from hospital.simulator.config import SimConfig
 from hospital.simulator.ehr_writer import table_checksums, truncate_ehr
 
 pytestmark = pytest.mark.integration
-DAYS = 4
+DAYS = 6
 
 
 def _config(stack: Settings) -> SimConfig:
@@ -44,6 +44,24 @@ def test_days_insert_update_delete_and_reapply_is_a_no_op(stack: Settings) -> No
             "SELECT count(*) FROM medications WHERE end_date IS NOT NULL"
         ).fetchone()
         days = conn.execute("SELECT count(*) FROM sim_days").fetchone()
+        # Deaths reach the EHR (patients.deceased_at, ehr_0004), and nobody visits after death.
+        dead = conn.execute(
+            "SELECT count(*) FROM patients WHERE deceased_at IS NOT NULL"
+        ).fetchone()
+        after = conn.execute(
+            "SELECT count(*) FROM visits v JOIN patients p USING (patient_id) "
+            "WHERE v.started_at > p.deceased_at"
+        ).fetchone()
+        died = conn.execute("SELECT count(*) FROM visits WHERE status = 'died'").fetchone()
+    assert dead and died and dead[0] >= died[0] > 0
+    assert after == (0,)
+    with psycopg.connect(stack.dsn("hospital", "hospital_app")) as conn:
+        mirror = conn.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name = 'patients' "
+            "AND column_name = 'deceased_at'"
+        ).fetchone()
+    assert mirror == (1,), "hospital_0007 mirrors patients.deceased_at for the CDC applier"
     assert completed and completed[0] > 0
     assert ended and ended[0] > 0
     assert days == (DAYS,)

@@ -1,10 +1,11 @@
 """One simulated day of hospital activity, drawn vectorized from a per-day random stream.
 
-:class:`HospitalSim` carries the state between days (the bed board, changes due on later days,
-which people are already EHR patients) and :meth:`HospitalSim.step` returns a
-:class:`DayResult` of polars frames. No I/O happens here. The rules live in their own modules:
-draws (:mod:`.draws`), beds (:mod:`.beds`), clinical records (:mod:`.records`), patient flow
-records (:mod:`.movements`), time and the day boundary (:mod:`.timeline`).
+:class:`HospitalSim` carries the state between days (the bed board, the living population,
+changes due on later days) and :meth:`HospitalSim.step` returns a :class:`DayResult` of polars
+frames. No I/O happens here. The rules live in their own modules: demand and case mix
+(:mod:`.draws`), beds (:mod:`.beds`, :mod:`.capacity`), people (:mod:`.registry`), clinical
+records (:mod:`.records`, :mod:`.orders`, :mod:`.notes`, :mod:`.clinical`), patient flow records
+(:mod:`.movements`), who is on duty (:mod:`.rota`), time and the day boundary (:mod:`.timeline`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import numpy.typing as npt
 import polars as pl
 
 from hospital.errors import SimulationError
-from hospital.simulator import catalog, movements, records
+from hospital.simulator import catalog, clinical, movements, notes, orders, records
 from hospital.simulator.beds import Admit, BedBoard, BedLog, Inpatient, admission_row
+from hospital.simulator.capacity import plan_beds
 from hospital.simulator.config import SimConfig
 from hospital.simulator.draws import (
-    CAPACITY,
     DEPT_CODES,
     EMERG,
     VisitDraw,
@@ -31,25 +32,41 @@ from hospital.simulator.draws import (
     season_factor,
 )
 from hospital.simulator.population import People
+from hospital.simulator.registry import NEVER, Registry
 from hospital.simulator.result import (
     ALLERGY_UPDATE_SCHEMA,
+    DEATH_SCHEMA,
     DELETE_DX_SCHEMA,
     DELETE_NOTE_SCHEMA,
     MED_UPDATE_SCHEMA,
+    PATIENT_UPDATE_SCHEMA,
     VISIT_UPDATE_SCHEMA,
     Agenda,
     DayResult,
     concat,
     visit_update_frame,
 )
-from hospital.simulator.staff import Staff, StaffChanges, day_number
-from hospital.simulator.timeline import DAY_S, I64, day_end, id_series
+from hospital.simulator.rota import Rota
+from hospital.simulator.staff import Staff, StaffChanges
+from hospital.simulator.timeline import (
+    DAY_S,
+    HOUR_S,
+    I64,
+    day_end,
+    day_number,
+    id_series,
+    inside,
+    ts_series,
+)
 from hospital.simulator.vectors import child_rng
 
 STREAM_ACTIVITY = 3
 STREAM_CENSUS = 4
+STREAM_PEOPLE = 5
+CDF_REFRESH_DAYS = 28  # patients are sampled by age and alive: refreshed every four weeks
 
 __all__ = ["DayResult", "HospitalSim", "Inpatient", "expected_visits", "season_factor"]
+Obj = npt.NDArray[np.object_]
 
 
 class HospitalSim:
@@ -62,12 +79,14 @@ class HospitalSim:
             )
         self.config = config
         self.people = people
+        self.registry = Registry(people)
         self.staff = Staff(config, people)
+        self.staff.registry = self.registry
         self.today = config.origin
-        self.seen = np.zeros(people.size, dtype=np.bool_)
-        self.beds = BedBoard(CAPACITY)
+        self.beds = BedBoard(plan_beds(config))
         self.agenda = Agenda()
-        self._cdf = age_weight_cdf(people, config.origin)
+        self._cdf = np.zeros(0)
+        self._alive = people.size
 
     @property
     def inpatients(self) -> dict[str, Inpatient]:
@@ -78,14 +97,21 @@ class HospitalSim:
         """Simulate ``self.today`` and move the clock to the next day."""
         day = self.today
         d = day_number(day)
+        origin = day_number(self.config.origin)
         rng = child_rng(self.config.seed, STREAM_ACTIVITY, d)
+        reg = self.registry
         staff_changes = self.staff.advance(day)
         roster = self.staff.roster(day)
+        rota = Rota(roster)
+        if (d - origin) % CDF_REFRESH_DAYS == 0:
+            n = reg.n
+            self._cdf = age_weight_cdf(reg.birth[:n], day, reg.died[:n] == NEVER)
 
         expected = expected_visits(self.config, day)
-        draw = draw_visits(rng, int(rng.poisson(expected)), day, self.people, self._cdf)
+        draw = draw_visits(rng, int(rng.poisson(expected)), day, reg.birth, reg.male, self._cdf)
+        draw = draw.take(np.flatnonzero(self._can_visit(draw, d)))
         census_n = 0
-        if d == day_number(self.config.origin):
+        if d == origin:
             census = self._census(day)
             census_n = census.n
             draw = VisitDraw.concat(census, draw)
@@ -94,18 +120,24 @@ class HospitalSim:
         admission_ids = id_series(rng, total, "admission_id")
         is_census = np.arange(total) < census_n
         visit_dept = np.asarray(np.where(draw.emergency & ~is_census, EMERG, draw.dept))
-        attending = self._attending(rng, roster, visit_dept)
-        moves = draw_moves(rng, self.config.transfer_interval_minutes)
+        admit_abs = draw.admit_abs
+        clerk = rota.pick(rng, visit_dept, "doctor", np.maximum(draw.start_abs, d * DAY_S))
+        ward_doc = rota.pick(rng, draw.dept, "doctor", np.maximum(admit_abs, d * DAY_S))
+        disposition, stay, leave_s = self._dispositions(rng, draw)
+        moves = draw_moves(rng, len(self.beds.inpatients), self.config.moves_per_inpatient)
         move_ids = id_series(rng, moves.n, "transfer_id").to_list()
         divert_to = rng.integers(0, len(catalog.OTHER_FACILITIES), size=total)
 
         # Census first: they are in their beds before the day's first event, and the board takes
-        # its list of the day's discharges only afterwards (nobody due out on day one is missed).
+        # its list of the day's departures only afterwards (nobody due out on day one is missed).
         census_rows = [
-            admission_row(self._place_census(draw, i, visit_ids, admission_ids, attending))
+            admission_row(
+                self._place_census(
+                    draw, i, visit_ids, admission_ids, ward_doc, disposition, stay, d
+                )
+            )
             for i in range(census_n)
         ]
-        admit_abs = draw.admit_abs
         requests = [
             Admit(
                 index=i,
@@ -116,8 +148,11 @@ class HospitalSim:
                 discharge_s=int(draw.discharge_s[i]),
                 admission_id=admission_ids[i],
                 visit_id=visit_ids[i],
-                attending=attending[i],
+                attending=ward_doc[i],
                 divert_to=catalog.OTHER_FACILITIES[int(divert_to[i])][0],
+                disposition=str(disposition[i]),
+                stay=int(stay[i]),
+                leave_s=int(leave_s[i]),
             )
             for i in np.flatnonzero(draw.admit & ~is_census).tolist()
         ]
@@ -125,43 +160,64 @@ class HospitalSim:
         log.admissions[:0] = census_rows
         outcome = np.full(total, "seen", dtype=object)
         outcome[:census_n] = "admitted"
+        ward = np.full(total, -1, dtype=np.int64)
+        ward[:census_n] = draw.dept[:census_n]
         for i, o in log.outcome.items():
             outcome[i] = o
+        for i, w in log.ward.items():
+            ward[i] = w
+        diverted_to = np.full(total, "", dtype=object)
+        for i, f in log.diverted.items():
+            diverted_to[i] = f
+        reg.last_delivery[draw.person[clinical.DELIVERY[draw.cond] & ~is_census]] = d
 
+        admitted = outcome == "admitted"
         visits = records.DayVisits(
             day_num=d,
             draw=draw,
             visit_ids=visit_ids,
-            patient_ids=records.patient_ids(self.people, draw.person).alias("patient_id"),
-            attending=pl.Series("attending_staff_id", attending.tolist(), dtype=pl.String),
+            patient_ids=reg.person_ids(draw.person).alias("patient_id"),
+            attending=pl.Series(
+                "attending_staff_id", np.where(admitted, ward_doc, clerk).tolist(), dtype=pl.String
+            ),
+            clerk=pl.Series("author_staff_id", clerk.tolist(), dtype=pl.String),
             dept=visit_dept,
             outcome=outcome,
             limit_abs=self._end_visits(draw, outcome, visit_ids, log, d),
+            ward=ward,
+            diverted_to=diverted_to,
         )
-        result = self._records(rng, day, visits, log, roster, expected)
+        result = self._records(rng, day, visits, log, roster, rota, expected, admit_abs)
         result.staff_changes = staff_changes
         self.today = day + timedelta(days=1)
         return result
 
-    def _attending(
-        self, rng: np.random.Generator, roster: pl.DataFrame, visit_dept: I64
-    ) -> npt.NDArray[np.object_]:
-        """A doctor of the visit's department rostered today (any doctor if none)."""
-        doctors = roster.filter(pl.col("role").is_in(["doctor", "surgeon"]))
-        attending = np.empty(visit_dept.shape[0], dtype=object)
-        all_docs = doctors["staff_id"].to_numpy()
-        for k, code in enumerate(DEPT_CODES):
-            mask = visit_dept == k
-            pool = doctors.filter(pl.col("department_code") == code)["staff_id"].to_numpy()
-            pool = pool if pool.shape[0] else all_docs
-            if mask.any() and pool.shape[0]:
-                attending[mask] = pool[rng.integers(0, pool.shape[0], size=int(mask.sum()))]
-        return attending
+    def _can_visit(self, draw: VisitDraw, d: int) -> npt.NDArray[np.bool_]:
+        """Nobody visits when dead or in a bed; no delivery within ~10 months of the last one."""
+        reg = self.registry
+        alive = reg.died[draw.person] == NEVER
+        in_bed = np.isin(draw.person, np.fromiter(self.beds.admitted_people, dtype=np.int64))
+        recent = (d - reg.last_delivery[draw.person]) < clinical.MIN_BIRTH_INTERVAL_DAYS
+        pregnant_again = clinical.PREGNANCY[draw.cond] & recent
+        return np.asarray(alive & ~in_bed & ~pregnant_again, dtype=np.bool_)
+
+    def _dispositions(self, rng: np.random.Generator, draw: VisitDraw) -> tuple[Obj, I64, I64]:
+        """How an admission would end (home, died, transfer, absconded), its length and time."""
+        u = rng.random(draw.n)
+        die = clinical.DIES[draw.cond]
+        out = die + clinical.TRANSFERS_OUT[draw.cond]
+        gone = out + clinical.ABSCONDS[draw.cond]
+        disposition = np.select(
+            [u < die, u < out, u < gone], ["died", "transfer", "absconded"], "home"
+        ).astype(object)
+        stay = 1 + (rng.random(draw.n) * draw.los).astype(np.int64)
+        leave_s = rng.integers(HOUR_S, 23 * HOUR_S, size=draw.n).astype(np.int64)
+        return disposition, stay, leave_s
 
     def _end_visits(
         self,
         draw: VisitDraw,
-        outcome: npt.NDArray[np.object_],
+        outcome: Obj,
         visit_ids: pl.Series,
         log: BedLog,
         d: int,
@@ -189,6 +245,7 @@ class HospitalSim:
             np.where(outcome == "admitted", last, np.minimum(end, last)), dtype=np.int64
         )
 
+    # --- records ---------------------------------------------------------------------------------
     def _records(
         self,
         rng: np.random.Generator,
@@ -196,31 +253,44 @@ class HospitalSim:
         v: records.DayVisits,
         log: BedLog,
         roster: pl.DataFrame,
+        rota: Rota,
         expected: float,
+        admit_abs: I64,
     ) -> DayResult:
         d = v.day_num
+        reg = self.registry
         due = self.agenda.take(d)
-        new = records.new_patients(v, self.people, self.seen)
-        diagnoses = records.diagnoses(rng, v, self.agenda)
-        allergies = records.allergies(rng, v, new, self.agenda)
-        rx = records.prescriptions(rng, v, self.agenda)
-        treatments = records.treatments(rng, v)
-        notes = records.clerking_notes(rng, v, self.people)
-        if log.discharges:
-            summaries = records.discharge_summaries(rng, log.discharges, self.people)
-            notes = pl.concat([notes, summaries], how="vertical")
-        wrong = rng.random(notes.height) < 0.01  # entered in error: removed the next day
-        self.agenda.at(d + 1).deleted_notes.append(notes.filter(pl.Series(wrong)).select("note_id"))
-        transports = movements.transports(rng, v, self.people, log.diverted)
-        transfers = movements.transfers_frame(rng, log.transfers, self.people)
+        new = records.new_patients(rng, v, reg)
+        diagnoses = records.diagnoses(rng, v, reg, self.agenda)
+        allergies = records.allergies(rng, v, new, reg, self.agenda)
+        rx = orders.prescriptions(rng, v, reg, self.agenda)
+        treatments = orders.treatments(rng, v, rota, admit_abs)
+        doctor_notes = notes.clerking_notes(rng, v, reg)
+        if log.departed:
+            times = [int(r["discharged_at"]) for r in log.discharges]  # type: ignore[call-overload]
+            summaries = notes.departure_notes(rng, log.departed, times, reg, rota)
+            doctor_notes = pl.concat([doctor_notes, summaries], how="vertical")
+        wrong = rng.random(doctor_notes.height) < 0.01  # entered in error: removed the next day
+        self.agenda.at(d + 1).deleted_notes.append(
+            doctor_notes.filter(pl.Series(wrong)).select("note_id")
+        )
+        referrals = [
+            (a.person, a.visit_id, int(r["discharged_at"]), a.referral)  # type: ignore[call-overload]
+            for a, r in zip(log.departed, log.discharges, strict=True)
+            if a.disposition == "transfer"
+        ]
+        transports = movements.transports(rng, v, reg, log.diverted, referrals)
+        transfers = movements.transfers_frame(rng, log.transfers, reg)
+        patients, births = self._births(rng, v, new.frame, treatments, admit_abs)
+        deaths, patient_updates = self._deaths(rng, v, log)
         return DayResult(
             day=day,
-            patients=new.frame,
+            patients=patients,
             visits=records.visits_frame(v),
             diagnoses=diagnoses,
             allergies=allergies,
             medications=rx.medications,
-            doctor_notes=notes,
+            doctor_notes=doctor_notes,
             treatments=treatments,
             visit_updates=concat(
                 [*due.visit_updates, visit_update_frame(log.visit_updates)], VISIT_UPDATE_SCHEMA
@@ -229,8 +299,8 @@ class HospitalSim:
             allergy_updates=concat(due.allergy_updates, ALLERGY_UPDATE_SCHEMA),
             deleted_diagnoses=concat(due.deleted_diagnoses, DELETE_DX_SCHEMA),
             deleted_notes=concat(due.deleted_notes, DELETE_NOTE_SCHEMA),
-            admissions=movements.admissions_frame(log.admissions, self.people),
-            discharges=movements.discharges_frame(log.discharges, self.people),
+            admissions=movements.admissions_frame(log.admissions, reg),
+            discharges=movements.discharges_frame(log.discharges, reg),
             transfers=transfers,
             transports=transports,
             pharmacy_orders=rx.pharmacy_orders,
@@ -245,16 +315,133 @@ class HospitalSim:
                 }
             ),
             expected_visits=expected,
+            patient_updates=patient_updates,
+            births=births,
+            deaths=deaths,
         )
+
+    # --- the population ------------------------------------------------------------------------
+    def _births(
+        self,
+        rng: np.random.Generator,
+        v: records.DayVisits,
+        patients: pl.DataFrame,
+        treatments: pl.DataFrame,
+        admit_abs: I64,
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Newborns of today's deliveries (people and EHR patients), and the catchment's other
+        births (people only), so births follow the crude birth rate."""
+        d = v.day_num
+        reg = self.registry
+        prng = child_rng(self.config.seed, STREAM_PEOPLE, d)
+        delivered = np.flatnonzero(
+            clinical.DELIVERY[v.draw.cond] & (v.outcome == "admitted") & (v.draw.visit_day == d)
+        )
+        mothers = v.draw.person[delivered]
+        born_in = reg.register_births(prng, d, mothers)
+        # Born a few hours after admission, the same day.
+        born_at = inside(
+            admit_abs[delivered],
+            prng.integers(1800, 6 * HOUR_S, size=delivered.shape[0]),
+            6 * HOUR_S,
+            day_end(d),
+        )
+        reg.seen[born_in] = True
+        expected = self.config.births_per_1000 * self._alive / 1000 / 365.25
+        k = max(0, int(prng.poisson(expected)) - delivered.shape[0])
+        others = reg.register_births(prng, d, self._mothers(prng, k, d))
+        self._alive += born_in.shape[0] + others.shape[0]
+        frame = reg.rows(np.r_[born_in, others].astype(np.int64))
+        births = frame.with_columns(
+            pl.Series("born_in_hospital", [True] * born_in.shape[0] + [False] * others.shape[0]),
+            pl.Series(
+                "mother_id",
+                reg.person_ids(mothers).to_list() + [None] * others.shape[0],
+                dtype=pl.String,
+            ),
+        )
+        if born_in.shape[0]:
+            created = ts_series("created_at", born_at)
+            babies = (
+                frame.head(born_in.shape[0])
+                .rename({"person_id": "patient_id"})
+                .with_columns(created, created.alias("updated_at"))
+            )
+            patients = pl.concat([patients, babies], how="vertical")
+        return patients, births
+
+    def _mothers(self, rng: np.random.Generator, k: int, d: int) -> I64:
+        """``k`` women aged 15-49 alive today (rejection sampling from the whole registry)."""
+        reg = self.registry
+        out: list[int] = []
+        while len(out) < k:
+            cand = rng.integers(0, reg.n, size=max(64, 8 * k))
+            age = (d - reg.birth[cand]) / 365.25
+            ok = ~reg.male[cand] & (age >= 15) & (age < 50) & (reg.died[cand] == NEVER)
+            out += cand[ok].tolist()
+        return np.array(out[:k], dtype=np.int64)
+
+    def _deaths(
+        self, rng: np.random.Generator, v: records.DayVisits, log: BedLog
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Deaths in the hospital (by condition and ward) and in the community (life table)."""
+        d = v.day_num
+        reg = self.registry
+        prng = child_rng(self.config.seed, STREAM_PEOPLE, d, 1)
+        died = [
+            (a, int(r["discharged_at"]))  # type: ignore[call-overload]
+            for a, r in zip(log.departed, log.discharges, strict=True)
+            if a.disposition == "died"
+        ]
+        in_hosp = np.array([a.person for a, _ in died], dtype=np.int64)
+        reg.died[in_hosp] = d
+        exclude = (
+            set(self.beds.admitted_people) | self.staff.person_set() | set(v.draw.person.tolist())
+        )
+        community = reg.background_deaths(prng, d, self.config.mortality_scale, exclude)
+        self._alive -= in_hosp.shape[0] + community.shape[0]
+        when = np.r_[
+            np.array([t for _, t in died], dtype=np.int64),
+            d * DAY_S + prng.integers(0, DAY_S, size=community.shape[0]),
+        ].astype(np.int64)
+        person = np.r_[in_hosp, community].astype(np.int64)
+        deaths = pl.DataFrame(
+            {
+                "person_id": reg.person_ids(person),
+                "died_at": ts_series("died_at", when),
+                "age": pl.Series(reg.age_on(person, d), dtype=pl.Int64),
+                "sex": pl.Series(np.where(reg.male[person], "M", "F").tolist(), dtype=pl.String),
+                "place": pl.Series(
+                    ["hospital"] * in_hosp.shape[0] + ["community"] * community.shape[0],
+                    dtype=pl.String,
+                ),
+                "department_code": pl.Series(
+                    [DEPT_CODES[a.dept] for a, _ in died] + [None] * community.shape[0],
+                    dtype=pl.String,
+                ),
+            },
+            schema=DEATH_SCHEMA,
+        )
+        patients = reg.seen[person]
+        updates = pl.DataFrame(
+            {
+                "patient_id": deaths["person_id"].filter(pl.Series(patients)),
+                "deceased_at": deaths["died_at"].filter(pl.Series(patients)),
+            }
+        ).with_columns(pl.col("deceased_at").alias("updated_at"))
+        return deaths, updates.select(
+            list(PATIENT_UPDATE_SCHEMA)
+        ) if updates.height else pl.DataFrame(schema=PATIENT_UPDATE_SCHEMA)
 
     # --- initial state -----------------------------------------------------------------------
     def _census(self, day: date) -> VisitDraw:
         """Patients already in beds when the world starts (admitted on earlier days)."""
         d = day_number(day)
         rng = child_rng(self.config.seed, STREAM_CENSUS, d)
-        target = np.floor(CAPACITY * self.config.initial_occupancy).astype(np.int64)
-        c = draw_visits(rng, int(target.sum() * 6) + 100, day, self.people, self._cdf)
-        keep = c.admit.copy()
+        target = np.floor(self.beds.capacity * self.config.initial_occupancy).astype(np.int64)
+        reg = self.registry
+        c = draw_visits(rng, int(target.sum() * 6) + 100, day, reg.birth, reg.male, self._cdf)
+        keep = c.admit & ~clinical.PREGNANCY[c.cond]
         _, first = np.unique(c.person, return_index=True)
         unique = np.zeros(keep.shape[0], dtype=bool)
         unique[first] = True
@@ -274,8 +461,14 @@ class HospitalSim:
         i: int,
         visit_ids: pl.Series,
         admission_ids: pl.Series,
-        attending: npt.NDArray[np.object_],
+        attending: Obj,
+        disposition: Obj,
+        stay: I64,
+        d: int,
     ) -> Inpatient:
+        planned = int(draw.visit_day[i] + draw.los[i])
+        home = disposition[i] == "home"
+        depart = planned if home else max(d, int(draw.visit_day[i] + min(stay[i], draw.los[i])))
         a = Inpatient(
             admission_ids[i],
             visit_ids[i],
@@ -283,9 +476,12 @@ class HospitalSim:
             int(draw.dept[i]),
             0,
             int(draw.admit_abs[i]),
-            int(draw.visit_day[i] + draw.los[i]),
+            depart,
             int(draw.discharge_s[i]),
             attending[i],
+            str(disposition[i]),
+            planned,
+            catalog.OTHER_FACILITIES[0][0] if disposition[i] == "transfer" else "",
         )
         self.beds.place(a)
         return a

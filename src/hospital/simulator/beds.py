@@ -2,11 +2,13 @@
 
 Rules kept here, in one place:
 
-- a patient holds one bed from admission to the planned discharge (``discharge_day`` at
-  ``discharge_s``); every admission is discharged on its planned day, whenever it was admitted
-  (the origin's census included);
+- a patient holds one bed from admission to departure (``discharge_day`` at ``discharge_s``);
+  every admission leaves on its day, whenever it was admitted (the origin's census included);
 - a patient already in a bed is never admitted twice (the visit is seen as a review);
-- with no free bed in the ward the patient is diverted to another facility;
+- with no free bed in the ward, a ward of the same kind lends one (``capacity.OVERFLOW``);
+  with none there either, the patient is diverted to another facility;
+- a patient leaves on the planned day when going home; one who dies, absconds or is referred
+  out leaves on or before it (the planned day stays the expected discharge date);
 - changes of ward need a free bed in the target ward; trips to service areas keep the bed;
 - occupancy never exceeds capacity.
 
@@ -22,6 +24,7 @@ import numpy.typing as npt
 
 from hospital.errors import SimulationError
 from hospital.simulator import catalog
+from hospital.simulator.capacity import OVERFLOW
 from hospital.simulator.draws import DEPT_CODES, EMERG, MoveDraw
 from hospital.simulator.timeline import DAY_S, I64
 
@@ -40,9 +43,24 @@ class Inpatient:
     dept: int
     bed: int
     admitted_s: int  # absolute seconds since 1970
-    discharge_day: int
-    discharge_s: int  # seconds into the discharge day
-    attending: str | None
+    discharge_day: int  # the day the patient leaves
+    discharge_s: int  # seconds into that day
+    attending: str | None  # the ward's doctor, after the handover from the emergency department
+    disposition: str = "home"  # home | died | transfer | absconded
+    planned_day: int = -1  # expected discharge date (the day, for discharges home)
+    referral: str = ""  # the facility a "transfer" disposition goes to
+
+    def __post_init__(self) -> None:
+        if self.planned_day < 0:
+            self.planned_day = self.discharge_day
+
+
+VISIT_STATUS = {
+    "home": "completed",
+    "died": "died",
+    "transfer": "transferred",
+    "absconded": "absconded",
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,9 @@ class Admit:
     visit_id: str
     attending: str | None
     divert_to: str  # the facility a diverted patient is sent to
+    disposition: str = "home"
+    stay: int = 0  # days to departure when it is not "home" (<= los); 0: los
+    leave_s: int = 0  # second of the departure day for a disposition other than "home"
 
 
 @dataclass
@@ -71,6 +92,8 @@ class BedLog:
     visit_updates: list[Row] = field(default_factory=list)
     outcome: dict[int, str] = field(default_factory=dict)  # visit row -> admitted|diverted|seen
     diverted: dict[int, str] = field(default_factory=dict)  # visit row -> facility sent to
+    ward: dict[int, int] = field(default_factory=dict)  # visit row -> ward of the bed it got
+    departed: list[Inpatient] = field(default_factory=list)  # everyone who left today
     peak: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     end: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
@@ -151,6 +174,7 @@ class BedBoard:
                 if self.release(a.admission_id) is None:
                     continue
                 occupancy[a.dept] -= 1
+                log.departed.append(a)
                 log.discharges.append(
                     {
                         "admission_id": a.admission_id,
@@ -158,13 +182,28 @@ class BedBoard:
                         "patient_idx": a.person,
                         "department_code": DEPT_CODES[a.dept],
                         "discharged_at": ts,
-                        "disposition": "home",
+                        "disposition": a.disposition,
                         "attending": a.attending,
                     }
                 )
                 log.visit_updates.append(
-                    {"visit_id": a.visit_id, "ended_at": ts, "status": "completed"}
+                    {"visit_id": a.visit_id, "ended_at": ts, "status": VISIT_STATUS[a.disposition]}
                 )
+                if a.disposition == "transfer":
+                    log.transfers.append(
+                        {
+                            "transfer_id": None,
+                            "patient_idx": a.person,
+                            "admission_id": a.admission_id,
+                            "transfer_type": "inter_facility",
+                            "from_department": DEPT_CODES[a.dept],
+                            "to_department": None,
+                            "from_facility": catalog.FACILITY_CODE,
+                            "to_facility": a.referral,
+                            "reason": "referred for tertiary care",
+                            "transferred_at": ts,
+                        }
+                    )
             elif kind == 1:
                 self._admit(requests[i], day_num, log, occupancy, peak)
             else:
@@ -178,7 +217,8 @@ class BedBoard:
         if self.in_bed(r.person):
             log.outcome[r.index] = "seen"  # already in a bed: treated as a review
             return
-        if not self.has_bed(r.dept):
+        ward = next((w for w in (r.dept, *OVERFLOW.get(r.dept, ())) if self.has_bed(w)), -1)
+        if ward < 0:
             log.outcome[r.index] = "diverted"
             log.diverted[r.index] = r.divert_to
             log.transfers.append(
@@ -196,21 +236,26 @@ class BedBoard:
                 }
             )
             return
+        home = r.disposition == "home"
         a = Inpatient(
             r.admission_id,
             r.visit_id,
             r.person,
-            r.dept,
+            ward,
             0,
             r.time_abs,
-            day_num + r.los,
-            r.discharge_s,
+            day_num + (r.los if home else max(1, min(r.stay, r.los))),
+            r.discharge_s if home else r.leave_s,
             r.attending,
+            r.disposition,
+            day_num + r.los,
+            r.divert_to if r.disposition == "transfer" else "",
         )
         self.place(a)
-        occupancy[r.dept] += 1
-        peak[r.dept] = max(peak[r.dept], occupancy[r.dept])
+        occupancy[ward] += 1
+        peak[ward] = max(peak[ward], occupancy[ward])
         log.outcome[r.index] = "admitted"
+        log.ward[r.index] = ward
         log.admissions.append(admission_row(a))
 
     def _move(
@@ -269,5 +314,5 @@ def admission_row(a: Inpatient) -> Row:
         "department_code": DEPT_CODES[a.dept],
         "bed_number": a.bed,
         "admitted_at": a.admitted_s,
-        "expected_discharge_date": a.discharge_day,
+        "expected_discharge_date": a.planned_day,
     }

@@ -90,11 +90,12 @@ CONDITIONS: Final[tuple[Condition, ...]] = (
     C("J21.9", "Acute bronchiolitis, unspecified", "PAED", 0, 2, None, 2.5, 0.5, 3, 2, ("PARA",), ("OXY", "NEB"), 2.5, True),
     C("J06.9", "Acute upper respiratory infection, unspecified", "PAED", 0, 12, None, 4.0, 0.05, 1, 4, ("PARA",), (), 2.0, True),
     C("J18.0", "Bronchopneumonia, unspecified", "PAED", 0, 12, None, 1.5, 0.6, 5, 2, ("AMOX",), ("OXY", "CXR"), 2.0, True),
-    C("A09", "Infectious gastroenteritis and colitis", "PAED", 0, 12, None, 3.0, 0.3, 2, 3, ("ORS",), ("IVF",)),
+    C("A09.9", "Gastroenteritis and colitis of unspecified origin", "PAED", 0, 12, None, 3.0, 0.3, 2, 3, ("ORS",), ("IVF",)),
     C("E43", "Unspecified severe protein-energy malnutrition", "PAED", 0, 5, None, 0.6, 0.9, 10, 2, ("F75",), ("IVF",)),
     C("I10", "Essential (primary) hypertension", "MED", 30, 120, None, 4.0, 0.08, 2, 4, ("AMLO", "HCTZ"), ("ECG",)),
+    C("G40.9", "Epilepsy, unspecified", "MED", 5, 120, None, 1.0, 0.3, 3, 2, ("VALP",), ("CTB",)),
     C("E11.9", "Type 2 diabetes mellitus without complications", "MED", 30, 120, None, 3.0, 0.15, 4, 4, ("METF",), ("GLUC",)),
-    C("B20", "HIV disease resulting in infectious and parasitic diseases", "MED", 15, 120, None, 3.0, 0.4, 7, 3, ("TLD", "CTX"), ("CD4",)),
+    C("B20.8", "HIV disease resulting in other infectious and parasitic diseases", "MED", 15, 120, None, 3.0, 0.4, 7, 3, ("TLD", "CTX"), ("CD4",)),
     C("I50.9", "Heart failure, unspecified", "MED", 50, 120, None, 1.5, 0.7, 7, 2, ("FURO", "ENAL"), ("ECG", "ECHO")),
     C("N39.0", "Urinary tract infection, site not specified", "MED", 15, 120, None, 2.0, 0.15, 3, 4, ("NITRO",), ("UDIP",)),
     C("A09.0", "Gastroenteritis of infectious origin (adult)", "MED", 13, 120, None, 1.5, 0.2, 2, 4, ("ORS",), ("IVF",)),
@@ -103,9 +104,9 @@ CONDITIONS: Final[tuple[Condition, ...]] = (
     C("T14.1", "Open wound of unspecified body region", "EMERG", 0, 120, None, 4.0, 0.05, 1, 4, ("TETA", "CLOX"), ("SUT",)),
     C("R07.4", "Chest pain, unspecified", "EMERG", 25, 120, None, 3.0, 0.25, 1, 2, ("ASA",), ("ECG",)),
     C("T51.0", "Toxic effect of ethanol", "EMERG", 15, 120, None, 1.0, 0.1, 1, 3, ("THIA",), ("IVF",)),
-    C("I21.9", "Acute myocardial infarction, unspecified", "ICU", 40, 120, None, 0.8, 0.95, 6, 1, ("ASA", "CLOP", "HEP"), ("ECG", "CATH")),
-    C("A41.9", "Sepsis, unspecified organism", "ICU", 0, 120, None, 0.8, 0.95, 8, 1, ("CEFTR", "MERO"), ("IVF", "CVL")),
-    C("J96.0", "Acute respiratory failure", "ICU", 0, 120, None, 0.5, 0.95, 9, 1, ("MIDA",), ("VENT",), 1.8, True),
+    C("I21.9", "Acute myocardial infarction, unspecified", "ICU", 40, 120, None, 0.5, 0.95, 4, 1, ("ASA", "CLOP", "HEP"), ("ECG", "CATH")),
+    C("A41.9", "Sepsis, unspecified organism", "ICU", 0, 120, None, 0.5, 0.95, 5, 1, ("CEFTR", "MERO"), ("IVF", "CVL")),
+    C("J96.0", "Acute respiratory failure", "ICU", 0, 120, None, 0.3, 0.95, 6, 1, ("MIDA",), ("VENT",), 1.8, True),
     C("S36.9", "Injury of unspecified intra-abdominal organ", "SURG", 12, 120, None, 0.8, 0.9, 6, 1, ("MORPH", "CEFTR"), ("LAP",)),
     C("K35.8", "Acute appendicitis, other and unspecified", "SURG", 5, 120, None, 2.0, 0.95, 3, 2, ("CEFTR", "METRO"), ("APPX",)),
     C("K80.2", "Calculus of gallbladder without cholecystitis", "SURG", 25, 120, None, 1.5, 0.8, 3, 3, ("PARA",), ("CHOLE",)),
@@ -113,8 +114,8 @@ CONDITIONS: Final[tuple[Condition, ...]] = (
     C("S72.0", "Fracture of neck of femur", "ORTH", 60, 120, None, 1.5, 0.95, 10, 2, ("MORPH", "ENOX"), ("ORIF", "XRAY")),
     C("S52.5", "Fracture of lower end of radius", "ORTH", 5, 120, None, 2.0, 0.3, 2, 3, ("PARA",), ("CAST", "XRAY")),
     C("M17.9", "Gonarthrosis, unspecified", "ORTH", 50, 120, None, 1.0, 0.5, 4, 4, ("IBU",), ("TKR",)),
-    C("O80", "Single spontaneous delivery", "MAT", 15, 49, "F", 5.0, 1.0, 2, 3, ("OXYT", "FEFO"), ("NVD",)),
-    C("O82", "Single delivery by caesarean section", "MAT", 15, 49, "F", 2.0, 1.0, 3, 2, ("OXYT", "CEFAZ"), ("CS",)),
+    C("O80.0", "Spontaneous vertex delivery", "MAT", 15, 49, "F", 5.0, 1.0, 2, 3, ("OXYT", "FEFO"), ("NVD",)),
+    C("O82.1", "Delivery by emergency caesarean section", "MAT", 15, 49, "F", 2.0, 1.0, 3, 2, ("OXYT", "CEFAZ"), ("CS",)),
     C("O14.1", "Severe pre-eclampsia", "MAT", 15, 49, "F", 0.6, 1.0, 5, 1, ("MGSO4", "LABET"), ("CTG",)),
     C("C50.9", "Malignant neoplasm of breast, unspecified", "ONC", 30, 120, "F", 1.0, 0.4, 5, 4, ("TAMOX",), ("CHEMO",)),
     C("C53.9", "Malignant neoplasm of cervix uteri, unspecified", "ONC", 25, 120, "F", 1.0, 0.4, 6, 4, ("CISP",), ("CHEMO", "RADIO")),
@@ -124,13 +125,6 @@ CONDITIONS: Final[tuple[Condition, ...]] = (
     C("F10.2", "Mental and behavioural disorders due to alcohol: dependence", "PSY", 16, 120, None, 1.0, 0.3, 7, 3, ("THIA", "DIAZ"), ("PSYA",)),
 )  # fmt: skip
 del C
-
-# Comorbidities recorded as secondary diagnoses: (code, description, min age, probability).
-COMORBIDITIES: Final[tuple[tuple[str, str, int, float], ...]] = (
-    ("I10", "Essential (primary) hypertension", 40, 0.25),
-    ("E11.9", "Type 2 diabetes mellitus without complications", 40, 0.12),
-    ("B20", "HIV disease resulting in infectious and parasitic diseases", 15, 0.12),
-)
 
 # drug code -> (name, dose, route, frequency, course days; 0 means long-term, never ended).
 DRUGS: Final[dict[str, tuple[str, str, str, str, int]]] = {

@@ -14,9 +14,7 @@ import numpy.typing as npt
 
 from hospital.simulator import catalog
 from hospital.simulator.config import SimConfig
-from hospital.simulator.population import People
-from hospital.simulator.staff import day_number
-from hospital.simulator.timeline import DAY_S, HOUR_S, I64, inside
+from hospital.simulator.timeline import DAY_S, HOUR_S, I64, day_number, inside
 
 B = npt.NDArray[np.bool_]
 F64 = npt.NDArray[np.float64]
@@ -43,8 +41,8 @@ C_DEPT = np.array([catalog.DEPT_INDEX[c.department] for c in CONDS])
 FALLBACK = next(i for i, c in enumerate(CONDS) if c.icd10 == "T14.1")
 DEPT_CODES = [d.code for d in catalog.DEPARTMENTS]
 DEPT_NAMES = [d.name for d in catalog.DEPARTMENTS]
-CAPACITY = np.array([d.bed_capacity for d in catalog.DEPARTMENTS])
 EMERG = catalog.DEPT_INDEX["EMERG"]
+MUST_ADMIT = np.array([c.admit_prob >= 0.9 for c in CONDS], dtype=np.bool_)
 ADMIT_DELAY_MAX = 6 * HOUR_S
 
 
@@ -59,11 +57,18 @@ def expected_visits(config: SimConfig, day: date) -> float:
     return config.visits_per_day * float(WEEKDAY_FACTOR[day.weekday()]) * seasonal
 
 
-def age_weight_cdf(people: People, origin: date) -> F64:
-    """Children and the elderly use hospitals more: the CDF patients are sampled from."""
-    age = (day_number(origin) - people.birth) / 365.25
-    weight = np.where(age < 5, 2.5, np.where(age < 15, 1.0, np.where(age < 50, 1.0, 2.0)))
-    weight = weight * np.where(age >= 70, 1.5, 1.0)
+def age_weights(age_years: F64) -> F64:
+    """Children and the elderly use hospitals more: relative chance of being the next patient."""
+    a = age_years
+    weight = np.where(a < 5, 2.5, np.where(a < 15, 1.0, np.where(a < 50, 1.0, 2.0)))
+    return np.asarray(weight * np.where(a >= 70, 1.5, 1.0), dtype=np.float64)
+
+
+def age_weight_cdf(birth: npt.NDArray[np.integer], day: date, alive: B | None = None) -> F64:
+    """The CDF patients are sampled from on ``day`` (the dead have no weight)."""
+    weight = age_weights((day_number(day) - birth) / 365.25)
+    if alive is not None:
+        weight = weight * alive
     cdf = np.cumsum(weight)
     return np.asarray(cdf / cdf[-1], dtype=np.float64)
 
@@ -125,13 +130,24 @@ class VisitDraw:
         )
 
 
-def draw_visits(rng: np.random.Generator, n: int, day: date, people: People, cdf: F64) -> VisitDraw:
-    """Patients, conditions, triage, arrival time and length of stay for ``n`` visits on ``day``."""
+def draw_visits(
+    rng: np.random.Generator,
+    n: int,
+    day: date,
+    birth: npt.NDArray[np.integer],
+    male_of: B,
+    cdf: F64,
+) -> VisitDraw:
+    """Patients, conditions, triage, arrival time and length of stay for ``n`` visits on ``day``.
+
+    Conditions that always need a bed (deliveries, surgical emergencies, ICU cases) ask for one;
+    the others do with their condition's probability, or when triaged red.
+    """
     d = day_number(day)
     person = np.searchsorted(cdf, rng.random(n), side="right").astype(np.int64)
-    person = np.minimum(person, people.size - 1)
-    age = ((d - people.birth[person]) / 365.25).astype(np.int64)
-    male = people.male[person].astype(np.int64)
+    person = np.minimum(person, cdf.shape[0] - 1)
+    age = ((d - birth[person]) / 365.25).astype(np.int64)
+    male = male_of[person].astype(np.int64)
     eligible = (
         (age[:, None] >= C_MIN[None, :])
         & (age[:, None] <= C_MAX[None, :])
@@ -146,7 +162,7 @@ def draw_visits(rng: np.random.Generator, n: int, day: date, people: People, cdf
     triage = np.clip(C_TRIAGE[cond] + rng.choice([-1, 0, 0, 0, 1], size=n), 1, 5)
     hour = rng.choice(24, size=n, p=HOURLY / HOURLY.sum())
     start_s = (hour * HOUR_S + rng.integers(0, HOUR_S, size=n)).astype(np.int64)
-    admit = (rng.random(n) < 0.7 * C_ADMIT[cond]) | (triage == 1)
+    admit = (rng.random(n) < 0.7 * C_ADMIT[cond]) | (triage == 1) | MUST_ADMIT[cond]
     los = np.maximum(1, np.rint(rng.gamma(2.0, C_LOS[cond] / 2.0))).astype(np.int64)
     emergency = (triage <= 3) | (C_DEPT[cond] == EMERG)
     return VisitDraw(
@@ -179,8 +195,9 @@ class MoveDraw:
         return int(self.time_s.shape[0])
 
 
-def draw_moves(rng: np.random.Generator, interval_minutes: int) -> MoveDraw:
-    n = int(rng.poisson(DAY_S / 60 / interval_minutes))
+def draw_moves(rng: np.random.Generator, inpatients: int, per_inpatient: float) -> MoveDraw:
+    """The day's movements: on average ``per_inpatient`` per patient in a bed."""
+    n = int(rng.poisson(max(inpatients, 0) * per_inpatient))
     return MoveDraw(
         time_s=np.sort(rng.integers(0, DAY_S, size=n)).astype(np.int64),
         pick=rng.random(n),

@@ -76,6 +76,8 @@ UPDATES: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
      (("end_date", "date"), ("status", "text"), ("updated_at", "timestamptz"))),
     ("allergy_updates", "allergies", "allergy_id",
      (("severity", "text"), ("status", "text"), ("updated_at", "timestamptz"))),
+    ("patient_updates", "patients", "patient_id",
+     (("deceased_at", "timestamptz"), ("updated_at", "timestamptz"))),
 )  # fmt: skip
 
 

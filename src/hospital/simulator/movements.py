@@ -11,19 +11,19 @@ import polars as pl
 
 from hospital.simulator import catalog
 from hospital.simulator.beds import Row
-from hospital.simulator.population import People
-from hospital.simulator.records import DayVisits, patient_ids
+from hospital.simulator.records import DayVisits
+from hospital.simulator.registry import Registry
 from hospital.simulator.result import ADMISSION_SCHEMA, DISCHARGE_SCHEMA, TRANSFER_SCHEMA
 from hospital.simulator.timeline import DAY_S, TS, US, day_end, id_series, inside, ts_series
 
 
-def admissions_frame(rows: list[Row], people: People) -> pl.DataFrame:
+def admissions_frame(rows: list[Row], people: Registry) -> pl.DataFrame:
     if not rows:
         return pl.DataFrame(schema=ADMISSION_SCHEMA)
     frame = pl.DataFrame(rows)
     return frame.select(
         "admission_id",
-        patient_ids(people, frame["patient_idx"].to_numpy()).alias("patient_id"),
+        people.person_ids(frame["patient_idx"].to_numpy()).alias("patient_id"),
         "visit_id",
         "department_code",
         pl.col("bed_number").cast(pl.Int32),
@@ -33,13 +33,13 @@ def admissions_frame(rows: list[Row], people: People) -> pl.DataFrame:
     ).with_columns(pl.col("admitted_at").alias("updated_at"))
 
 
-def discharges_frame(rows: list[Row], people: People) -> pl.DataFrame:
+def discharges_frame(rows: list[Row], people: Registry) -> pl.DataFrame:
     if not rows:
         return pl.DataFrame(schema=DISCHARGE_SCHEMA)
     frame = pl.DataFrame(rows)
     return frame.select(
         "admission_id",
-        patient_ids(people, frame["patient_idx"].to_numpy()).alias("patient_id"),
+        people.person_ids(frame["patient_idx"].to_numpy()).alias("patient_id"),
         "visit_id",
         "department_code",
         (pl.col("discharged_at") * US).cast(TS),
@@ -48,7 +48,7 @@ def discharges_frame(rows: list[Row], people: People) -> pl.DataFrame:
     ).with_columns(pl.col("discharged_at").alias("updated_at"))
 
 
-def transfers_frame(rng: np.random.Generator, rows: list[Row], people: People) -> pl.DataFrame:
+def transfers_frame(rng: np.random.Generator, rows: list[Row], people: Registry) -> pl.DataFrame:
     if not rows:
         return pl.DataFrame(schema=TRANSFER_SCHEMA)
     frame = pl.DataFrame(
@@ -63,7 +63,7 @@ def transfers_frame(rng: np.random.Generator, rows: list[Row], people: People) -
     return (
         frame.with_columns(
             pl.col("transfer_id").fill_null(fresh),
-            patient_ids(people, frame["patient_idx"].to_numpy()).alias("patient_id"),
+            people.person_ids(frame["patient_idx"].to_numpy()).alias("patient_id"),
             (pl.col("transferred_at") * US).cast(TS),
         )
         .with_columns(pl.col("transferred_at").alias("updated_at"))
@@ -72,13 +72,17 @@ def transfers_frame(rng: np.random.Generator, rows: list[Row], people: People) -
 
 
 def transports(
-    rng: np.random.Generator, v: DayVisits, people: People, diverted_to: dict[int, str]
+    rng: np.random.Generator,
+    v: DayVisits,
+    people: Registry,
+    diverted_to: dict[int, str],
+    referrals: list[tuple[int, str, int, str]],
 ) -> pl.DataFrame:
-    """Ambulance trips: emergency arrivals by acuity, and every diverted patient.
+    """Ambulance trips: emergency arrivals by acuity, every diverted patient, every referral.
 
-    An emergency trip arrives shortly before the visit starts (never before midnight); a diverted
-    patient leaves after the diversion decision, for the facility the diversion names, and the
-    trip ends within the day.
+    An emergency trip arrives shortly before the visit starts (never before midnight); a
+    diverted or referred patient leaves after the decision, for the facility it names, and the
+    trip ends within the day. ``referrals``: (person, visit id, departure second, facility).
     """
     d = v.day_num
     draw = v.draw
@@ -87,35 +91,44 @@ def transports(
     p = np.select([draw.triage <= 2, draw.triage == 3], [0.7, 0.25], 0.0)
     emerg = np.flatnonzero(today & draw.emergency & (rng.random(n) < p))
     divert = np.array(sorted(diverted_to), dtype=np.int64)
-    idx = np.r_[emerg, divert].astype(np.int64)
-    k = idx.shape[0]
-    ke = emerg.shape[0]
+    ke, kd, kr = emerg.shape[0], divert.shape[0], len(referrals)
+    k = ke + kd + kr
+    person = np.r_[draw.person[emerg], draw.person[divert], [r[0] for r in referrals]].astype(
+        np.int64
+    )
+    visit_ids = pl.concat(
+        [
+            v.visit_ids.gather(pl.Series(np.r_[emerg, divert].astype(np.int64))),
+            pl.Series("visit_id", [r[1] for r in referrals], dtype=pl.String),
+        ]
+    )
     is_emerg = np.arange(k) < ke
-    start = draw.start_abs[idx]
     midnight = d * DAY_S
+    start = np.r_[draw.start_abs[emerg], np.zeros(kd + kr, dtype=np.int64)]
     # Emergency: arrive 0-10 min before the visit starts, dispatched 20-60 min before that.
     e_arrive = np.maximum(start - rng.integers(0, 600, size=k), midnight)
     e_dispatch = np.maximum(e_arrive - rng.integers(1200, 3600, size=k), midnight)
-    # Diversion: dispatched 10-60 min after the decision, a 20-60 min drive, within the day.
-    decided = v.limit_abs[idx]  # a diverted visit ends at the diversion decision
-    leave = rng.integers(600, 3600, size=k)
-    drive = rng.integers(1200, 3600, size=k)
-    d_dispatch = inside(decided, leave, 3600 + 3600, day_end(d))
-    d_arrive = inside(d_dispatch, drive, 3600, day_end(d))
+    # Diversion / referral: dispatched 10-60 min after the decision, a 20-60 min drive.
+    decided = np.r_[np.zeros(ke, dtype=np.int64), v.limit_abs[divert], [r[2] for r in referrals]]
+    decided = decided.astype(np.int64)
+    d_dispatch = inside(decided, rng.integers(600, 3600, size=k), 3600, day_end(d))
+    d_arrive = inside(d_dispatch, rng.integers(1200, 3600, size=k), 3600, day_end(d))
     dispatch = np.where(is_emerg, e_dispatch, d_dispatch)
     arrive = np.where(is_emerg, e_arrive, d_arrive)
-    suburb = people.frame["suburb"].gather(pl.Series(draw.person[idx])).to_list()
-    from_loc = [
-        s if e else catalog.FACILITY_CODE for s, e in zip(suburb, is_emerg.tolist(), strict=True)
-    ]
-    to_loc = [catalog.FACILITY_CODE] * ke + [diverted_to[i] for i in divert.tolist()]
-    tri = draw.triage[idx]
+    suburb = people.rows(person[:ke])["suburb"].to_list() if ke else []
+    from_loc = suburb + [catalog.FACILITY_CODE] * (kd + kr)
+    to_loc = (
+        [catalog.FACILITY_CODE] * ke
+        + [diverted_to[i] for i in divert.tolist()]
+        + [r[3] for r in referrals]
+    )
+    tri = np.r_[draw.triage[emerg], draw.triage[divert], np.full(kr, 3)]
     priority = np.where(tri <= 1, "P1", np.where(tri == 2, "P2", "P3"))
     return pl.DataFrame(
         {
             "transport_id": id_series(rng, k, "transport_id"),
-            "patient_id": v.patient_ids.gather(pl.Series(idx)),
-            "visit_id": v.visit_ids.gather(pl.Series(idx)),
+            "patient_id": people.person_ids(person).alias("patient_id"),
+            "visit_id": visit_ids.alias("visit_id"),
             "transport_type": pl.Series(
                 np.where(is_emerg, "emergency", "inter_facility").tolist(), dtype=pl.String
             ),

@@ -33,6 +33,20 @@ AGE_BAND_SHARES: tuple[float, ...] = (
     4.6, 4.0, 3.3, 2.5, 1.7, 1.0, 0.5, 0.2, 0.07, 0.03,
 )  # fmt: skip
 CITIZEN_SHARE = 0.95
+# Share of males by age (upper bounds of the bands), Stats SA mid-year estimates 2022, rounded:
+# about even in childhood, fewer men from middle age, ~40 % of the over-65s.
+MALE_SHARE_AGES = (15, 35, 50, 65, 75, 85, 200)
+MALE_SHARE = (0.505, 0.5, 0.49, 0.46, 0.42, 0.37, 0.31)
+
+
+def male_share(age_years: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    band = np.searchsorted(np.array(MALE_SHARE_AGES), age_years, side="right")
+    return np.asarray(np.array(MALE_SHARE)[np.minimum(band, len(MALE_SHARE) - 1)])
+
+
+def ref_day(reference: date) -> int:
+    return (reference - date(1970, 1, 1)).days
+
 
 PEOPLE_COLUMNS: tuple[str, ...] = (
     "person_id",
@@ -110,7 +124,7 @@ def generate_population(num_people: int, seed: int, reference: date) -> pl.DataF
     n = num_people
     rng = child_rng(seed, STREAM_POPULATION)
     born_sorted = sorted_birth_days(rng, n, reference)
-    male_sorted = rng.random(n) < 0.49
+    male_sorted = rng.random(n) < male_share((ref_day(reference) - born_sorted) / 365.25)
     seq_sorted = sequences_for_sorted(born_sorted, male_sorted, rng)
     # Shuffle once so the file is not ordered by birth date.
     perm = rng.permutation(n)

@@ -41,12 +41,20 @@ class DayResult:
     staff_changes: StaffChanges
     occupancy: pl.DataFrame  # per department: capacity, peak and end-of-day occupancy
     expected_visits: float = 0.0
+    # EHR: deaths of EHR patients (patients.deceased_at)
+    patient_updates: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=PATIENT_UPDATE_SCHEMA)
+    )
+    # The population: people born and people who died today (in the hospital or not)
+    births: pl.DataFrame = field(default_factory=pl.DataFrame)
+    deaths: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DEATH_SCHEMA))
 
     def ehr_row_count(self) -> int:
         frames = (
             self.patients, self.visits, self.diagnoses, self.allergies, self.medications,
             self.doctor_notes, self.treatments, self.visit_updates, self.medication_updates,
             self.allergy_updates, self.deleted_diagnoses, self.deleted_notes,
+            self.patient_updates,
         )  # fmt: skip
         return sum(f.height for f in frames)
 
@@ -75,6 +83,15 @@ class Agenda:
         return self.days.pop(day_num, Pending())
 
 
+PATIENT_UPDATE_SCHEMA: Schema = {"patient_id": pl.String, "deceased_at": TS, "updated_at": TS}
+DEATH_SCHEMA: Schema = {
+    "person_id": pl.String,
+    "died_at": TS,
+    "age": pl.Int64,
+    "sex": pl.String,
+    "place": pl.String,  # hospital | community
+    "department_code": pl.String,
+}
 VISIT_UPDATE_SCHEMA: Schema = {
     "visit_id": pl.String,
     "ended_at": TS,

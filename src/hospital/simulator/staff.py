@@ -9,16 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
 from hospital.errors import SimulationError
-from hospital.simulator.catalog import DEPARTMENTS
 from hospital.simulator.config import SimConfig
 from hospital.simulator.population import People
+from hospital.simulator.timeline import day_number
+
+if TYPE_CHECKING:
+    from hospital.simulator.registry import Registry
+
 from hospital.simulator.vectors import ascii_matrix_to_series, child_rng, random_uuids
+
+NEVER = -(10**6)  # registry.NEVER: alive
 
 STREAM_STAFF = 2
 ROLE_MIN_AGE: dict[str, int] = {
@@ -31,7 +38,7 @@ ROLE_MIN_AGE: dict[str, int] = {
 }
 NEW_HIRE_AGE_SPAN = 15  # replacements are hired within this many years of the role's minimum age
 CLINICAL_ROLES = frozenset({"doctor", "surgeon", "nurse"})
-ALLIED = ("physiotherapy", "pharmacy", "radiography", "dietetics", "social_work", "occ_therapy")
+NIGHT_SHARE = 0.3  # share of a ward group on duty that works the night shift
 STAFF_COLUMNS = (
     "staff_id",
     "person_id",
@@ -51,29 +58,12 @@ STAFF_COLUMNS = (
 )
 
 
-def staffing_plan() -> list[tuple[str, str, str]]:
-    """(role, specialty, department) of every post, derived from bed capacity."""
-    posts: list[tuple[str, str, str]] = []
-    for dept in DEPARTMENTS:
-        beds = dept.bed_capacity
-        posts += [("doctor", dept.doctor_specialty, dept.code)] * -(-beds // 8)
-        if dept.surgeon_specialty:
-            posts += [("surgeon", dept.surgeon_specialty, dept.code)] * -(-beds // 12)
-        nurses = -(-beds * 2 // 5) if dept.code != "ICU" else beds * 2
-        posts += [("nurse", "midwifery" if dept.code == "MAT" else "nursing", dept.code)] * nurses
-        posts += [
-            ("allied_health", ALLIED[i % len(ALLIED)], dept.code) for i in range(-(-beds // 15))
-        ]
-        posts += [("admin", "ward_clerk", dept.code)] * -(-beds // 12)
-        posts += [
-            ("support", ("porter", "cleaner")[i % 2], dept.code) for i in range(-(-beds // 10))
-        ]
-    return posts
+def staffing_plan(config: SimConfig) -> list[tuple[str, str, str]]:
+    """(role, specialty, department) of every post, from the world's planned beds."""
+    from hospital.simulator.capacity import plan_beds
+    from hospital.simulator.capacity import staffing_plan as plan
 
-
-def day_number(day: date) -> int:
-    """Days since 1970-01-01, the integer form of dates inside the simulator."""
-    return (day - date(1970, 1, 1)).days
+    return plan(plan_beds(config).tolist())
 
 
 def nth_birthday(birth: npt.NDArray[np.int64], years: int) -> npt.NDArray[np.int64]:
@@ -119,6 +109,7 @@ class Staff:
         self.replaced_by = np.zeros(0, dtype=np.int64)  # -1 unless retired
         self.offset = np.zeros(0, dtype=np.int64)  # roster phase
         self._taken: set[int] = set()
+        self.registry: Registry | None = None  # set by the simulator: the dead are not hired
         self._hire_initial()
 
     # --- hiring ---------------------------------------------------------------------------
@@ -133,6 +124,8 @@ class Staff:
             age_days = day - people.birth[draw]
             ok = (age_days >= min_age * 365.25 + 1) & (age_days < max_age * 365.25 - 1)
             for idx in draw[ok].tolist():
+                if self.registry is not None and self.registry.died[idx] != NEVER:
+                    continue
                 if idx not in self._taken:
                     self._taken.add(idx)
                     chosen.append(idx)
@@ -169,7 +162,7 @@ class Staff:
     def _hire_initial(self) -> None:
         rng = child_rng(self.config.seed, STREAM_STAFF, 0)
         origin = day_number(self.config.origin)
-        posts = staffing_plan()
+        posts = staffing_plan(self.config)
         by_role: dict[str, list[tuple[str, str, str]]] = {}
         for post in posts:
             by_role.setdefault(post[0], []).append(post)
@@ -182,6 +175,10 @@ class Staff:
             service = rng.random(idx.shape[0]) * np.minimum(age_years - min_age, 40)
             hire = origin - (service * 365.25).astype(np.int64)
             self._append(rng, role_posts, idx, hire)
+
+    def person_set(self) -> set[int]:
+        """Person indexes of everyone ever hired (their deaths are not simulated)."""
+        return self._taken
 
     # --- the daily step ----------------------------------------------------------------------
     def active_mask(self) -> npt.NDArray[np.bool_]:
@@ -212,16 +209,41 @@ class Staff:
         return changes
 
     def roster(self, day: date) -> pl.DataFrame:
-        """Who works on ``day``: five days in seven, clinical staff on rotating night weeks."""
+        """Who works on ``day`` and on which shift.
+
+        Doctors, surgeons, nurses and support staff rotate five days in seven within their ward
+        and role, so a group of seven or more always has five on duty; of those on duty the
+        first ~30 % in a weekly-rotating order take the night shift, so every ward with a group
+        of two or more on duty has both a day and a night. Admin and allied staff work weekdays.
+        """
         d = day_number(day)
         active = np.flatnonzero(self.active_mask())
         weekday = (d + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
         role = np.array(self.role, dtype=object)[active]
+        dept = np.array(self.dept, dtype=object)[active]
         office = np.isin(role, ["admin", "allied_health"])
-        phase = (d + self.offset[active]) % 7
-        works = np.where(office, weekday < 5, phase < 5)
-        clinical = np.isin(role, list(CLINICAL_ROLES)) | (role == "support")
-        night = clinical & (((d // 7) + self.offset[active]) % 4 == 0)
+        # Rank of each member within its (ward, role) group, in hiring order.
+        key = np.char.add(dept.astype(str), np.char.add("/", role.astype(str)))
+        _, group = np.unique(key, return_inverse=True)
+        order = np.lexsort((active, group))
+        rank = np.empty(active.shape[0], dtype=np.int64)
+        starts = np.r_[0, np.flatnonzero(np.diff(group[order])) + 1]
+        sizes = np.diff(np.r_[starts, order.shape[0]])
+        rank[order] = np.arange(order.shape[0]) - np.repeat(starts, sizes)
+        size = np.bincount(group)[group]
+        works = np.where(office, weekday < 5, (d + rank) % 7 < 5)
+        # Night shift: rotate weekly through the group; the first ~30 % of those on duty.
+        on = np.flatnonzero(works & ~office)
+        night = np.zeros(active.shape[0], dtype=np.bool_)
+        if on.shape[0]:
+            turn = (rank[on] - d // 7) % size[on]
+            o = np.lexsort((turn, group[on]))
+            g_sorted = group[on][o]
+            st = np.r_[0, np.flatnonzero(np.diff(g_sorted)) + 1]
+            cnt = np.diff(np.r_[st, o.shape[0]])
+            pos = np.arange(o.shape[0]) - np.repeat(st, cnt)
+            n_night = np.ceil(np.repeat(cnt, cnt) * NIGHT_SHARE).astype(np.int64)
+            night[on[o]] = pos < n_night
         rows = active[works]
         return pl.DataFrame(
             {
@@ -230,9 +252,7 @@ class Staff:
                 "shift": pl.Series(
                     np.where(night[works], "night", "day").tolist(), dtype=pl.String
                 ),
-                "department_code": pl.Series(
-                    [self.dept[i] for i in rows.tolist()], dtype=pl.String
-                ),
+                "department_code": pl.Series(dept[works].tolist(), dtype=pl.String),
                 "role": pl.Series(role[works].tolist(), dtype=pl.String),
             }
         )

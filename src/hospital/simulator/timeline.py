@@ -9,6 +9,8 @@ their admission and of what was done for them then.
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -51,3 +53,8 @@ def inside(start: npt.ArrayLike, offset: npt.ArrayLike, span: int, limit: npt.Ar
 def day_end(day_num: int) -> int:
     """The last second of day ``day_num`` (absolute seconds)."""
     return (day_num + 1) * DAY_S - 1
+
+
+def day_number(day: date) -> int:
+    """Days since 1970-01-01, the integer form of dates inside the simulator."""
+    return (day - date(1970, 1, 1)).days

@@ -1,4 +1,4 @@
-"""Simulator realism: hospital mirror columns matching ehr_0004.
+"""Simulator realism: hospital mirror columns matching ehr_0004 (patients.deceased_at).
 
 Revision ID: hospital_0007
 Revises: hospital_0006
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("SELECT 1")
+    op.execute("ALTER TABLE patients ADD COLUMN IF NOT EXISTS deceased_at timestamptz")
 
 
 def downgrade() -> None:
-    op.execute("SELECT 1")
+    op.execute("ALTER TABLE patients DROP COLUMN IF EXISTS deceased_at")
