@@ -64,9 +64,19 @@ def age_weights(age_years: F64) -> F64:
     return np.asarray(weight * np.where(a >= 70, 1.5, 1.0), dtype=np.float64)
 
 
-def age_weight_cdf(birth: npt.NDArray[np.integer], day: date, alive: B | None = None) -> F64:
-    """The CDF patients are sampled from on ``day`` (the dead have no weight)."""
-    weight = age_weights((day_number(day) - birth) / 365.25)
+_WEIGHT_BY_YEAR = age_weights(np.arange(0, 130, dtype=np.float64))
+
+
+def age_weight_cdf(
+    birth: npt.NDArray[np.integer], day: date, alive: B | None = None
+) -> F64:
+    """The CDF patients are sampled from on ``day`` (the dead have no weight).
+
+    Whole years by integer arithmetic and a lookup table: this runs over the whole population
+    (every four weeks), so it avoids float temporaries of millions of rows.
+    """
+    years = (day_number(day) - birth.astype(np.int32)) * 4 // 1461
+    weight = _WEIGHT_BY_YEAR[np.clip(years, 0, 129)]
     if alive is not None:
         weight = weight * alive
     cdf = np.cumsum(weight)
