@@ -67,9 +67,7 @@ def age_weights(age_years: F64) -> F64:
 _WEIGHT_BY_YEAR = age_weights(np.arange(0, 130, dtype=np.float64))
 
 
-def age_weight_cdf(
-    birth: npt.NDArray[np.integer], day: date, alive: B | None = None
-) -> F64:
+def age_weight_cdf(birth: npt.NDArray[np.integer], day: date, alive: B | None = None) -> F64:
     """The CDF patients are sampled from on ``day`` (the dead have no weight).
 
     Whole years by integer arithmetic and a lookup table: this runs over the whole population
