@@ -61,15 +61,42 @@ def _put(s: Settings, path: str) -> None:
 
 def fill(s: Settings, changes: int, seed: int) -> tuple[int, float]:
     """Write >= ``changes`` simulator changes with the source paused; (changes, capture s)."""
-    config = SimConfig.from_settings(s, seed=seed)
+    config = SimConfig.from_settings(s, seed=seed, num_people=500_000)
     people = build_population(config)
     _put(s, "pause")
     time.sleep(2)
-    written = 0
-    while written < changes:
-        report = apply_range(s, config, people, None, 5)
-        written += sum(w.inserted + w.updated + w.deleted for w in report.writes)
-        print(f"  EHR changes written: {written:,}", flush=True)
+    report = apply_range(s, config, people, None, 3)
+    written = sum(w.inserted + w.updated + w.deleted for w in report.writes)
+    print(f"  simulator changes written: {written:,}", flush=True)
+    # Top up to >= N with inserts, then one update each, then deletes of a tenth, in 5,000-row
+    # transactions: the simulator scales visits with the population (~60 a day for 500,000
+    # people), so its days alone would take far too long to reach N on this machine.
+    rest = max(changes - written, 0)
+    n = max(rest * 10 // 21, 1)
+    with psycopg.connect(s.dsn("ehr", "ehr_writer"), autocommit=True) as ehr:
+        for lo in range(0, n, 5000):
+            hi = min(lo + 5000, n)
+            ehr.execute(
+                "INSERT INTO patients (patient_id, national_id, first_name, last_name, sex,"
+                " birth_date, city, created_at, updated_at) SELECT gen_random_uuid(),"
+                " 'T' || lpad(g::text, 12, '0'), 'Bench', 'Throughput', 'M', '1985-06-01',"
+                " 'Soweto', now(), now() FROM generate_series(%s::int, %s::int) g",
+                (lo, hi - 1),
+            )
+            written += hi - lo
+        for lo in range(0, n, 5000):
+            cur = ehr.execute(
+                "UPDATE patients SET city = 'Alexandra', updated_at = now()"
+                " WHERE national_id >= %s AND national_id < %s",
+                (f"T{lo:012d}", f"T{lo + 5000:012d}"),
+            )
+            written += max(cur.rowcount, 0)
+        cur = ehr.execute(
+            "DELETE FROM patients WHERE national_id >= 'T' AND national_id < %s",
+            (f"T{n // 10:012d}",),
+        )
+        written += max(cur.rowcount, 0)
+    print(f"  with synthetic inserts/updates/deletes: {written:,}", flush=True)
     started = time.perf_counter()
     _put(s, "resume")
     _, ok = wait_for_capture(s, 1800)
@@ -148,7 +175,8 @@ def latency(s: Settings, rate: int, seconds: float) -> dict[str, float]:
             seen = -1
             while not stop.is_set():
                 row = conn.execute(
-                    "SELECT max(national_id) FROM patients WHERE national_id >= 'L'"
+                    "SELECT max(national_id) FROM patients"
+                    " WHERE national_id >= 'L' AND national_id < 'M'"
                 ).fetchone()
                 now = time.perf_counter()
                 top = int(row[0][1:9]) if row and row[0] else -1
@@ -211,6 +239,7 @@ def main() -> None:
     connector.register(s)
     changes, capture_s = fill(s, args.changes, args.seed)
     print(f"captured {changes:,} changes in {capture_s:.1f}s", flush=True)
+    messages = sum(table_messages(s).values())
     ours: list[float] = []
     jdbc: list[float] = []
     for n in range(args.runs):
@@ -227,7 +256,8 @@ def main() -> None:
     applier_rate, jdbc_rate = statistics.median(ours), statistics.median(jdbc)
     result = {
         "metrics": {
-            "changes": changes,
+            "ehr_changes": changes,
+            "kafka_messages": messages,
             "applier_changes_per_s": round(applier_rate),
             "debezium_capture_changes_per_s": round(changes / capture_s),
             **lat,
@@ -242,6 +272,8 @@ def main() -> None:
         "loadavg_start": [round(x, 2) for x in load_start],
         "loadavg_end": [round(x, 2) for x in load_end],
         "notes": (
+            "EHR changes: 3 simulated days of a 500,000-people world plus synthetic patient "
+            "inserts, one update each and deletes of a tenth (5,000-row transactions). "
             "2 shared cores: 8 helpers ran builds and tests on this machine at the same time "
             "(see loadavg); figures are lower bounds. Both sinks read the same pre-filled "
             "topics from offset 0 into emptied tables and commit to the same PostgreSQL; "
