@@ -262,6 +262,32 @@ def test_an_ehr_column_without_mirror_column_is_quarantined_until_the_mirror_has
             conn.execute("ALTER TABLE allergies DROP COLUMN IF EXISTS cdc_test_code")
 
 
+def test_reconcile_names_a_differing_key_and_the_cli_exits_non_zero(world: World) -> None:
+    s = world.settings
+    catch_up(s)
+    with psycopg.connect(s.dsn("hospital", "hospital_app")) as conn:
+        row = conn.execute(
+            "DELETE FROM visits WHERE visit_id = (SELECT min(visit_id::text)::uuid FROM visits)"
+            " RETURNING visit_id"
+        ).fetchone()
+    assert row is not None
+    result = reconcile_cdc(s, wait=False)
+    visits = next(t for t in result.tables if t.table == "visits")
+    assert not result.clean and visits.mirror_rows == visits.ehr_rows - 1
+    assert visits.sample_keys == [str(row[0])]
+    env = {**os.environ, **settings_env(s)}
+    cli = subprocess.run(
+        [sys.executable, "-m", "hospital.cli", "reconcile", "cdc", "--no-wait", "--json"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert cli.returncode == 1, cli.stderr
+    assert str(row[0]) in cli.stdout
+    with psycopg.connect(s.dsn("ehr", "ehr_writer")) as conn:  # the next change repairs it
+        conn.execute("UPDATE visits SET updated_at = now() WHERE visit_id = %s", (row[0],))
+    catch_up(s)
+    assert_clean(reconcile_cdc(s))
+
+
 # --- crash safety ------------------------------------------------------------------------
 def _start_applier(
     settings: Settings, tmp: Path, pause_at: str | None = None
