@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from faker.providers.person.zu_ZA import Provider as _ZuluNames
+
 # Gauteng population groups and their approximate shares.
 POPULATION_GROUPS: Final[tuple[str, ...]] = ("Black African", "White", "Coloured", "Indian/Asian")
 GROUP_SHARES: Final[tuple[float, ...]] = (0.84, 0.10, 0.035, 0.025)
@@ -232,7 +234,7 @@ MALE_FIRST: Final[dict[str, tuple[str, ...]]] = {
     ),
 }
 
-SURNAMES: Final[dict[str, tuple[str, ...]]] = {
+_SURNAMES: Final[dict[str, tuple[str, ...]]] = {
     "Black African": (
         "Dlamini",
         "Nkosi",
@@ -455,3 +457,14 @@ MOBILE_PREFIXES: Final[tuple[int, ...]] = (
     83,
     84,
 )
+
+
+def _with_zulu_surnames(lists: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Black African surnames: the list above (most common first), then the ~790 distinct
+    isiZulu surnames of Faker's ``zu_ZA`` provider (a pinned dependency, so stable)."""
+    seen = set(lists["Black African"])
+    extra = tuple(dict.fromkeys(n for n in _ZuluNames.last_names if n not in seen))
+    return {**lists, "Black African": lists["Black African"] + extra}
+
+
+SURNAMES: Final[dict[str, tuple[str, ...]]] = _with_zulu_surnames(_SURNAMES)

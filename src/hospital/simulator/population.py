@@ -89,9 +89,26 @@ def _choose_names(
     slot: npt.NDArray[np.int64],
     column: str,
 ) -> pl.Series:
+    """One name per person from their (group, sex) list, weighted by rank.
+
+    Lists are in rough order of frequency; weights fall off as ``(rank + 5) ** -0.6`` (a Zipf
+    shape, like real name frequencies), so common names are common without one name dominating.
+    """
     flat, offsets, sizes = _name_table(by_sex)
-    idx = offsets[slot] + (rng.random(slot.shape[0]) * sizes[slot]).astype(np.int64)
+    u: npt.NDArray[np.float64] = np.asarray(rng.random(slot.shape[0]), dtype=np.float64)
+    idx = np.zeros(slot.shape[0], dtype=np.int64)
+    for k in range(offsets.shape[0]):
+        rows = np.flatnonzero(slot == k)
+        if rows.shape[0] == 0:
+            continue
+        w = (np.arange(sizes[k], dtype=np.float64) + 5) ** -NAME_ZIPF
+        cdf: npt.NDArray[np.float64] = np.cumsum(w) / w.sum()
+        pick_k = np.minimum(np.searchsorted(cdf, u[rows], side="right"), sizes[k] - 1)
+        idx[rows] = offsets[k] + pick_k
     return pick(flat, idx, column)
+
+
+NAME_ZIPF = 0.6
 
 
 # Everyone is younger than this, so all birth dates fit in one 100-year window and the two-digit
