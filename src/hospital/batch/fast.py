@@ -87,7 +87,9 @@ def build(spec: FileSpec, people_known: bool) -> FastSql | None:
         empty = f"coalesce({x}, '') = ''" if as_text else f"{x} IS NULL"
         if col.required:
             bad.append(empty)
-        present = f"NOT ({empty})"
+        # Rules below apply to present values only. A required column's emptiness is already
+        # one of the OR-ed rules, so the guard would change nothing there: it is left out.
+        present = "true" if col.required else f"NOT ({empty})"
         if col.type == "ts":
             bad.append(f"({present} AND ascii({x}) NOT BETWEEN 48 AND 57)")
         if col.domain is not None:
