@@ -21,7 +21,7 @@ import polars as pl
 from hospital.clock import day_start
 from hospital.errors import SimulationError
 from hospital.settings import Settings
-from hospital.simulator import catalog
+from hospital.simulator import capacity, catalog
 from hospital.simulator.activity import DayResult, HospitalSim
 from hospital.simulator.config import SimConfig
 from hospital.simulator.ehr_writer import DayWrite, EhrWriter
@@ -40,6 +40,7 @@ __all__ = [
     "SimConfig",
     "apply_range",
     "build_population",
+    "departments_frame",
     "events_for_day",
     "population_files",
     "simulate",
@@ -160,25 +161,33 @@ def initial_patients(first_day: DayResult) -> pl.DataFrame:
     return first_day.patients.filter(pl.col("created_at") < origin)
 
 
+def departments_frame(config: SimConfig | None = None) -> pl.DataFrame:
+    """``departments.csv``: with ``config``, the beds planned for that world (what the simulator
+    fills); without, the reference hospital of ``catalog.DEPARTMENTS``."""
+    depts = capacity.departments(config) if config is not None else list(catalog.DEPARTMENTS)
+    return pl.DataFrame(
+        {
+            "department_code": [d.code for d in depts],
+            "name": [d.name for d in depts],
+            "kind": [d.kind for d in depts],
+            "bed_capacity": [d.bed_capacity for d in depts],
+        }
+    )
+
+
 def write_seed_files(
     staff: pl.DataFrame,
     assignments: list[pl.DataFrame],
     census: pl.DataFrame | None,
     out_dir: Path,
+    config: SimConfig | None = None,
 ) -> list[Path]:
     """Staff, doctors, rosters, departments and the initial census as CSV files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, pl.DataFrame] = {
         "staff.csv": staff,
         "doctors.csv": staff.filter(pl.col("role").is_in(["doctor", "surgeon"])),
-        "departments.csv": pl.DataFrame(
-            {
-                "department_code": [d.code for d in catalog.DEPARTMENTS],
-                "name": [d.name for d in catalog.DEPARTMENTS],
-                "kind": [d.kind for d in catalog.DEPARTMENTS],
-                "bed_capacity": [d.bed_capacity for d in catalog.DEPARTMENTS],
-            }
-        ),
+        "departments.csv": departments_frame(config),
     }
     if assignments:
         files["staff_assignments.csv"] = pl.concat(assignments)

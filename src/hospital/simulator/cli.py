@@ -100,7 +100,7 @@ def _run(
 
         report = api.apply_range(settings, config, pop, start, days, on_day)
     if report.staff is not None:
-        api.write_seed_files(report.staff, report.assignments, report.census, seeds)
+        api.write_seed_files(report.staff, report.assignments, report.census, seeds, config)
     skipped = len(report.writes) - report.applied
     console.print(
         f"applied {report.applied} day(s), skipped {skipped} already in the EHR; "

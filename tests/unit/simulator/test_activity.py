@@ -181,3 +181,17 @@ def test_events_are_time_ordered_and_cover_the_cadence(people: People) -> None:
     assert events.batch.staff_assignments.height > 0
     assert events.batch.pharmacy_orders.height > 0
     assert day_events(next(simulate(SMALL, people, SMALL.origin, 1))).realtime
+
+
+def test_departments_file_has_the_beds_the_simulator_fills(
+    run: tuple[HospitalSim, list[DayResult]],
+) -> None:
+    from hospital.simulator.api import departments_frame
+
+    sim, results = run
+    frame = departments_frame(SMALL)
+    assert frame["bed_capacity"].to_list() == sim.beds.capacity.tolist()
+    assert frame["bed_capacity"].to_list() == results[0].occupancy["bed_capacity"].to_list()
+    assert departments_frame()["bed_capacity"].sum() == sum(
+        d.bed_capacity for d in catalog.DEPARTMENTS
+    )
