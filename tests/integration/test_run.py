@@ -16,6 +16,7 @@ import sys
 import time
 from datetime import date, timedelta
 
+import psutil
 import psycopg
 import pytest
 
@@ -145,4 +146,66 @@ def test_run_with_workers_killed_restarts_them_and_reconciles(stack: Settings) -
         assert days == DAYS, job
     # The workers are gone with the run, and unregistered.
     assert worker_pids(stack) == {}
+    shutil.rmtree(lake, ignore_errors=True)
+
+
+def test_sigterm_stops_the_run_and_its_workers_then_it_resumes(stack: Settings) -> None:
+    seed, start = 7109, date(2033, 1, 1)
+    days = [start + timedelta(days=i) for i in range(3)]
+    lake = stack.lake_path / "scheduler-sigterm-test"
+    forget_world(stack, seed, lake)
+    empty_hospital_side(stack)
+    env = {**run_env(stack, lake, seed, start), **CDC}
+    cdc = stage_missing("hospital.cdc.connector", "register", "reset") is None
+    cdc_settings = stack.model_copy(update={k.lower(): v for k, v in CDC.items()})
+    if cdc:
+        stage("hospital.cdc.connector").reset(cdc_settings, mirrors=True)
+    args = ["run", "--until", days[-1].isoformat(), "--no-stack", "--plain"]
+    log = stack.stack_path / "logs" / "test-run-sigterm.log"
+    try:
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "hospital.cli", *args, "--day-seconds", "20"],
+                env=env,
+                cwd=stack.root,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        assert wait_for(lambda: "fhir" in worker_pids(stack), 60), log.read_text()[-3000:]
+        workers = worker_pids(stack)
+        time.sleep(random.Random(seed).uniform(3, 12))  # somewhere inside the first day
+        proc.terminate()  # SIGTERM, as `hospital stack down` sends it
+        rc = proc.wait(timeout=60)
+        output = log.read_text()
+        assert rc == 1, output[-3000:]  # stopped before its last day: not a clean report
+        assert "SIGTERM" in output
+        # Every worker is gone and unregistered.
+        assert worker_pids(stack) == {}
+        assert all(
+            not psutil.pid_exists(p) or psutil.Process(p).status() == "zombie"
+            for p in workers.values()
+        )
+        report = json.loads((lake / "reports" / "latest.json").read_text())
+        assert report["engine"]["stopped_early"]
+        stopped_at = job_days(stack, seed)
+        assert all(d < days[-1] for ds in stopped_at.values() for d in ds)
+        # Resumed at max speed: each job ends with each day exactly once.
+        resumed = subprocess.run(
+            [sys.executable, "-m", "hospital.cli", *args, "--speed", "max"],
+            env=env,
+            cwd=stack.root,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert resumed.returncode == 0, resumed.stdout[-4000:]
+        for job, job_days_ in job_days(stack, seed).items():
+            assert job_days_ == days, job
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if cdc:
+            stage("hospital.cdc.connector").reset(cdc_settings)
+        drop_topic(stack, env["STREAM_TOPIC"])
     shutil.rmtree(lake, ignore_errors=True)

@@ -29,14 +29,17 @@ from hospital.simulator.population import People
 RETRIES = 3  # attempts per job and day before the run stops (a broker restarting, say)
 
 
-def resume_day(state: StateStore, jobs: Sequence[Job], fallback: date) -> date:
-    """The first simulated day some job has not finished (jobs never run yet do not count)."""
+def resume_day(state: StateStore, jobs: Sequence[Job], origin: date) -> date:
+    """The first simulated day some job has not finished.
+
+    A job without any record (a first run, a run stopped inside its first day, or a stage that
+    landed later) starts at the world's origin: every job sees every day of the world.
+    """
     nexts = []
     for job in jobs:
         done = state.done_days(job.name)
-        if done:
-            nexts.append(max(done) + timedelta(days=1))
-    return min(nexts) if nexts else fallback
+        nexts.append(max(done) + timedelta(days=1) if done else origin)
+    return min(nexts) if nexts else origin
 
 
 @dataclass
@@ -101,12 +104,10 @@ class Engine:
             self.report.seconds = time.perf_counter() - t0
             return self.report
         done = {job.name: self.state.done_days(job.name) for job in self.jobs}
-        # A job with no record yet (its stage just landed) joins at this run's first day.
+        # A job with no record yet starts at the world's origin (see resume_day).
         start = {
-            job.name: (max(done[job.name]) + timedelta(days=1))
-            if done[job.name]
-            else self.plan.first
-            for job in self.jobs
+            name: (max(days) + timedelta(days=1)) if days else self.config.origin
+            for name, days in done.items()
         }
         sim, replayed, restored = snapshot.restore(
             self.snapshot_folder, self.config, self.people, self.plan.first

@@ -87,14 +87,12 @@ def _people(settings: Settings, config: SimConfig) -> Any:
     return api.build_population(config, seeds)
 
 
-def _ehr_next_day(settings: Settings, config: SimConfig) -> date:
+def claim_ehr(settings: Settings, config: SimConfig) -> None:
+    """Refuse an EHR holding another world, before the population is built (5M take a while)."""
     from hospital.simulator.ehr_writer import EhrWriter
 
     with EhrWriter(settings.dsn("ehr", "ehr_writer")) as writer:
-        # Refused before the population is built (5M people take a while): one world per EHR.
         writer.claim_world(config)
-        last = writer.last_day()
-    return last + timedelta(days=1) if last else config.origin
 
 
 def start_dashboard(settings: Settings) -> str | None:
@@ -156,11 +154,13 @@ def prepare(
     """The world, the plan (resuming at the first unfinished day), the state and the jobs."""
     probe = plan_run(settings, settings.start_date, options.profile, options.seconds_per_day)
     config = SimConfig.from_settings(settings, num_people=probe.num_people)
-    ehr_next_day = _ehr_next_day(settings, config)
+    claim_ehr(settings, config)
     claim_lake(settings, config)
     jobs, missing = default_jobs(options.jobs)
     state = PgState(settings.dsn("hospital", "hospital_app"), config.key())
-    first = resume_day(state, jobs, ehr_next_day)
+    # Days the EHR already holds (say from `hospital simulate range`) are skipped by the
+    # simulator job (idempotent) and still streamed, batched and exported by the others.
+    first = resume_day(state, jobs, config.origin)
     plan = plan_run(
         settings, first, options.profile, options.seconds_per_day, options.days, options.until
     )

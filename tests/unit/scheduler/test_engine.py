@@ -176,17 +176,22 @@ def test_snapshot_roundtrip_keeps_people_out(people: People, tmp_path: Path) -> 
     assert snapshot.load(tmp_path, CONFIG, people, sim.today) is None
 
 
-def test_a_late_job_joins_at_the_run_start(people: People, tmp_path: Path) -> None:
+def test_a_job_without_records_starts_at_the_origin(people: People, tmp_path: Path) -> None:
+    # The simulator finished two days alone (a run stopped inside its first day after the EHR
+    # write, or a stage that landed later): the batch job still gets every day of the world.
     state, effects = MemoryState(), []
     jobs: list[Job] = [Recording("simulator", effects)]
     Engine(Settings(), CONFIG, people, plan(CONFIG.origin, 2), jobs, state, None, tmp_path).run()
     jobs = [Recording("simulator", effects), Recording("batch", effects)]
     first = resume_day(state, jobs, CONFIG.origin)
-    Engine(Settings(), CONFIG, people, plan(first, 2), jobs, state, None, tmp_path).run()
-    assert sorted(d for j, d in state.records if j == "batch") == [
-        CONFIG.origin + timedelta(days=2),
-        CONFIG.origin + timedelta(days=3),
-    ]
+    assert first == CONFIG.origin
+    Engine(Settings(), CONFIG, people, until(first, 3), jobs, state, None, tmp_path).run()
+    four = [CONFIG.origin + timedelta(days=i) for i in range(4)]
+    assert sorted(d for j, d in state.records if j == "batch") == four
+    assert sorted(d for j, d in state.records if j == "simulator") == four
+    assert len(effects) == len(set(effects)) == 8  # the simulator's two days were not redone
+    ref = reference(people, 4)
+    assert all(seen == ref[d] for _, d, seen in effects)
 
 
 def test_stop_inside_a_day_leaves_it_unrecorded(people: People, tmp_path: Path) -> None:
