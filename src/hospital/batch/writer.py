@@ -19,7 +19,7 @@ import polars as pl
 from hospital.batch import files as bf
 from hospital.errors import IngestError
 from hospital.settings import Settings
-from hospital.simulator import catalog
+from hospital.simulator import api as sim_api
 from hospital.simulator.activity import DayResult, HospitalSim
 from hospital.simulator.api import initial_patients, simulate
 from hospital.simulator.config import SimConfig
@@ -116,15 +116,10 @@ def write_day(
     return write_drop(bf.day_folder(settings.lake_path, day_events.day), frames)
 
 
-def departments_frame() -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "department_code": [d.code for d in catalog.DEPARTMENTS],
-            "name": [d.name for d in catalog.DEPARTMENTS],
-            "kind": [d.kind for d in catalog.DEPARTMENTS],
-            "bed_capacity": [d.bed_capacity for d in catalog.DEPARTMENTS],
-        }
-    )
+def departments_frame(config: SimConfig | None = None) -> pl.DataFrame:
+    """The departments with the beds the simulator plans for ``config``'s world (what it fills),
+    so occupancy against capacity is true; without a config, the reference hospital."""
+    return sim_api.departments_frame(config)
 
 
 def write_initial_load(
@@ -133,10 +128,11 @@ def write_initial_load(
     staff: pl.DataFrame,
     assignments: pl.DataFrame,
     census: pl.DataFrame,
+    config: SimConfig | None = None,
 ) -> Path:
     """``lake/batch/initial/``: departments, staff, doctors, people, census, first roster."""
     frames = {
-        bf.DEPARTMENTS.name: departments_frame(),
+        bf.DEPARTMENTS.name: departments_frame(config),
         bf.STAFF.name: staff,
         bf.DOCTORS.name: staff.filter(pl.col("role").is_in(list(bf.DOCTOR_ROLES))),
         bf.PEOPLE.name: people,
@@ -164,6 +160,7 @@ def write_initial(settings: Settings, config: SimConfig, people: People) -> Path
         staff=sim.staff.frame(first.day),
         assignments=first.staff_assignments,
         census=initial_patients(first),
+        config=config,
     )
 
 

@@ -21,6 +21,8 @@ Revises: hospital_0004
 
 from alembic import op
 
+from hospital.warehouse.roles import if_role_exists
+
 revision = "hospital_0005"
 down_revision = "hospital_0004"
 branch_labels = None
@@ -149,9 +151,11 @@ CREATE FUNCTION batch_iso(t timestamptz) RETURNS text LANGUAGE sql IMMUTABLE PAR
 $$;
 """
 
-GRANTS = """
-GRANT SELECT ON batch_ledger, batch_quarantine, people, initial_census, transports TO analyst;
-"""
+# Only where the role exists: an external server need not have our `analyst`.
+GRANTS = if_role_exists(
+    "analyst",
+    "GRANT SELECT ON batch_ledger, batch_quarantine, people, initial_census, transports TO analyst;",
+)
 
 
 def upgrade() -> None:
