@@ -154,7 +154,8 @@ $$;
 # Only where the role exists: an external server need not have our `analyst`.
 GRANTS = if_role_exists(
     "analyst",
-    "GRANT SELECT ON batch_ledger, batch_quarantine, people, initial_census, transports TO analyst;",
+    "GRANT SELECT ON batch_ledger, batch_quarantine, people, initial_census, transports"
+    " TO analyst;",
 )
 
 
