@@ -41,9 +41,9 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Connectors and tasks, the slot's retained WAL, last event per table, lag, quarantine."""
-    from hospital.cdc import connector
+    from hospital.cdc.status import status
 
-    st = connector.status(get_settings())
+    st = status(get_settings())
     if as_json:
         print(json.dumps(st.as_dict(), indent=2, default=str))
         return
