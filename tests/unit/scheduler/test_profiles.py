@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,20 @@ from hospital.scheduler.profiles import NINE_DAYS_1455_SECONDS, parse_speed, pla
 from hospital.settings import load_settings
 
 DAY = date(2020, 1, 15)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Defaults only: no variables of a developer's shell, no .env of the working directory."""
+    for name in (
+        "NUM_PEOPLE",
+        "SECONDS_PER_SIM_DAY",
+        "END_DATE",
+        "RUN_PROFILE",
+        "STREAM_CADENCE_MINUTES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
 
 
 def test_demo_is_the_default() -> None:
