@@ -108,7 +108,9 @@ def _service(name: str, start: Callable[[Settings], str | None], settings: Setti
         return start(settings)
     except HospitalError as exc:
         console.print(f"[yellow]{name} not started: {exc}[/]")
-        return None
+    except Exception as exc:  # a companion's own failure must not hide the run's report
+        console.print(f"[yellow]{name} not started: {type(exc).__name__}: {exc}[/]")
+    return None
 
 
 def report_command(
