@@ -8,6 +8,8 @@ pkgs.mkShell {
     pkgs.maven
     pkgs.postgresql_15
     pkgs.gnumake
+    pkgs.chromium
+    pkgs.chromedriver
   ];
   shellHook = ''
     export PG_BINDIR=${pkgs.postgresql_15}/bin

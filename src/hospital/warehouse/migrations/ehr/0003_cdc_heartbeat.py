@@ -12,6 +12,8 @@ Revises: ehr_0002
 
 from alembic import op
 
+from hospital.warehouse.roles import if_role_exists
+
 revision = "ehr_0003"
 down_revision = "ehr_0002"
 branch_labels = None
@@ -23,13 +25,17 @@ CREATE TABLE cdc_heartbeat (
     beat_at  timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO cdc_heartbeat (id) VALUES (1);
-GRANT SELECT, INSERT, UPDATE ON cdc_heartbeat TO cdc_reader;
 ALTER PUBLICATION hospital_cdc ADD TABLE cdc_heartbeat;
 """
+# Only where the role exists: an external server may name Debezium's role differently.
+GRANTS = if_role_exists(
+    "cdc_reader", "GRANT SELECT, INSERT, UPDATE ON cdc_heartbeat TO cdc_reader;"
+)
 
 
 def upgrade() -> None:
     op.execute(DDL)
+    op.execute(GRANTS)
 
 
 def downgrade() -> None:

@@ -16,6 +16,8 @@ Revises: hospital_0002
 
 from alembic import op
 
+from hospital.warehouse.roles import if_role_exists
+
 revision = "hospital_0003"
 down_revision = "hospital_0002"
 branch_labels = None
@@ -80,14 +82,21 @@ CREATE TABLE cdc_quarantine (
 );
 
 CREATE SCHEMA IF NOT EXISTS cdc_jdbc;
+"""
+# Only where the role exists: an external server need not have our `analyst`.
+GRANTS = if_role_exists(
+    "analyst",
+    """
 GRANT USAGE ON SCHEMA cdc_jdbc TO analyst;
 GRANT SELECT ON cdc_offsets, cdc_deleted_keys, cdc_truncations, cdc_quarantine, treatments
     TO analyst;
-"""
+""",
+)
 
 
 def upgrade() -> None:
     op.execute(DDL)
+    op.execute(GRANTS)
     for table in MIRRORS:
         op.execute(
             f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _cdc_lsn bigint, "

@@ -15,6 +15,8 @@ Revises: hospital_0005
 
 from alembic import op
 
+from hospital.warehouse.roles import if_role_exists
+
 revision = "hospital_0006"
 down_revision = "hospital_0005"
 branch_labels = None
@@ -56,13 +58,18 @@ CREATE TABLE scheduler_runs (
     status       text NOT NULL DEFAULT 'running',
     report       jsonb
 );
-GRANT SELECT ON pipeline_metrics, scheduler_job_days, scheduler_progress, scheduler_runs
-    TO analyst;
 """
+# Only where the role exists: an external server need not have our `analyst`.
+GRANTS = if_role_exists(
+    "analyst",
+    "GRANT SELECT ON pipeline_metrics, scheduler_job_days, scheduler_progress, scheduler_runs"
+    " TO analyst;",
+)
 
 
 def upgrade() -> None:
     op.execute(DDL)
+    op.execute(GRANTS)
 
 
 def downgrade() -> None:
