@@ -231,6 +231,7 @@ class BatchJob(Job):
                 staff=ctx.sim.staff.frame(ctx.day),
                 assignments=ctx.result.staff_assignments,
                 census=initial_patients(ctx.result),
+                config=ctx.config,
             )
         folder = writer.write_day(ctx.settings, ctx.events, **extra)
         b = ctx.events.batch
