@@ -35,6 +35,7 @@ from typing import Any
 import psutil
 import psycopg
 
+from hospital.batch import tables as batch_tables
 from hospital.clock import utcnow
 from hospital.scheduler.jobs import stage, stage_missing
 from hospital.scheduler.supervisor import settings_env
@@ -42,32 +43,13 @@ from hospital.settings import Settings, get_settings
 from hospital.simulator.ehr_writer import truncate_ehr
 
 RESULTS = Path(__file__).parent / "results" / "end_to_end.json"
-HOSPITAL_TABLES = (
-    "batch_ledger",
-    "batch_quarantine",
-    "bed_events",
-    "staff_assignments",
-    "staff",
-    "departments",
-    "people",
-    "initial_census",
-    "admissions",
-    "transfers",
-    "transports",
-    "pharmacy_orders",
-)
 SINK_METRICS = ("rows_applied", "events_applied", "rows_loaded")
 
 
 def fresh_world(settings: Settings, lake: Path) -> None:
     truncate_ehr(settings.dsn("ehr", "ehr_writer"))
+    batch_tables.empty(settings)
     with psycopg.connect(settings.dsn("hospital", "hospital_app")) as conn:
-        present = [
-            t
-            for t in HOSPITAL_TABLES
-            if (row := conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()) and row[0]
-        ]
-        conn.execute("TRUNCATE " + ", ".join(present) + " CASCADE")
         conn.execute("DELETE FROM scheduler_job_days WHERE world LIKE 'seed=9090;%'")
         conn.execute("DELETE FROM scheduler_progress WHERE world LIKE 'seed=9090;%'")
     if stage_missing("hospital.cdc.connector", "reset") is None:

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from hospital.batch import files as bf
+from hospital.batch import tables as batch_tables
 from hospital.batch import writer
 from hospital.batch.export import ExportError, export_table
 from hospital.batch.ingest import ingest_pending
@@ -33,25 +34,10 @@ from hospital.simulator.population import People
 pytestmark = pytest.mark.integration
 
 SEED = 606
-TABLES = (
-    "batch_ledger",
-    "batch_quarantine",
-    "bed_events",
-    "staff_assignments",
-    "staff",
-    "departments",
-    "people",
-    "initial_census",
-    "admissions",
-    "transfers",
-    "transports",
-    "pharmacy_orders",
-)
 
 
 def truncate(settings: Settings) -> None:
-    with psycopg.connect(settings.dsn("hospital", "hospital_app")) as conn:
-        conn.execute("TRUNCATE " + ", ".join(TABLES) + " CASCADE")
+    batch_tables.empty(settings)
 
 
 def scalar(settings: Settings, query: str, params: Any = None) -> Any:
@@ -69,7 +55,7 @@ def rows(settings: Settings, query: str, params: Any = None) -> list[tuple[Any, 
 def snapshot(settings: Settings) -> dict[str, Any]:
     """Row counts and row versions (xmin) of every batch table: any write changes it."""
     out: dict[str, Any] = {}
-    for t in TABLES:
+    for t in batch_tables.OWNED_TABLES:
         out[t] = rows(settings, f"SELECT count(*), sum(xmin::text::bigint) FROM {t}")[0]
     return out
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from hospital.batch import tables as batch_tables
 from hospital.batch import writer
 from hospital.batch.ingest import ingest_pending
 from hospital.settings import Settings
@@ -32,27 +33,12 @@ pytestmark = pytest.mark.integration
 
 DAYS = 7
 # The tables the batch path writes (emptied first: other tests may have loaded other worlds).
-BATCH_TABLES = (
-    "batch_ledger",
-    "batch_quarantine",
-    "bed_events",
-    "staff_assignments",
-    "staff",
-    "departments",
-    "people",
-    "initial_census",
-    "admissions",
-    "transfers",
-    "transports",
-    "pharmacy_orders",
-)
 
 
 @pytest.fixture
 def paths_env(stack: Settings) -> Iterator[Settings]:
     lake_dir = stack.lake_path / "paths-tests" / uuid.uuid4().hex[:10]
-    with psycopg.connect(stack.dsn("hospital", "hospital_app")) as conn:
-        conn.execute("TRUNCATE " + ", ".join(BATCH_TABLES) + " CASCADE")
+    batch_tables.empty(stack)
     base = stack.model_copy(update={"lake_dir": lake_dir})
     try:
         with isolated(base, "paths") as s:

@@ -17,9 +17,9 @@ import time
 from datetime import date, timedelta
 
 import psutil
-import psycopg
 import pytest
 
+from hospital.batch import tables as batch_tables
 from hospital.scheduler.jobs import stage, stage_missing
 from hospital.settings import Settings
 from hospital.stack import background
@@ -41,28 +41,10 @@ CDC = {
 
 # The hospital database holds one world's batch data (the ingest ledger is keyed by the file's
 # path under lake/batch): emptied before this run, as the batch tests do.
-BATCH_TABLES = (
-    "batch_ledger",
-    "batch_quarantine",
-    "bed_events",
-    "staff_assignments",
-    "staff",
-    "departments",
-    "people",
-    "initial_census",
-    "admissions",
-    "transfers",
-    "transports",
-    "pharmacy_orders",
-)
 
 
 def empty_hospital_side(stack: Settings) -> None:
-    with psycopg.connect(stack.dsn("hospital", "hospital_app")) as conn:
-        present = [
-            t for t in BATCH_TABLES if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0]
-        ]
-        conn.execute("TRUNCATE " + ", ".join(present) + " CASCADE")
+    batch_tables.empty(stack)
 
 
 def worker_pids(stack: Settings) -> dict[str, int]:
