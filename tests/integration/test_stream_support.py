@@ -74,7 +74,9 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 def simulated_days(stack: Settings, seed: int, days: int) -> list[DayEvents]:
-    config = SimConfig.from_settings(stack, num_people=20_000, seed=seed)
+    # A busy day (~700 events, as at 5,000,000 people): the crash and compaction tests need
+    # several micro-batches per worker; a 20,000-person world defaults to a 1M catchment's ~150.
+    config = SimConfig.from_settings(stack, num_people=20_000, seed=seed, visits_per_1000=0.6)
     people = build_population(config)
     return [day_events(r) for r in simulate(config, people, None, days)]
 
