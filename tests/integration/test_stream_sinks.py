@@ -234,7 +234,13 @@ def test_cli_produce_consume_compact_and_reconcile(stack: Settings) -> None:
     """The thin CLI: `hospital stream produce|consume|compact` and `hospital reconcile paths`."""
     with isolated(stack, "cli") as settings:
         events = simulated_days(stack, seed=61, days=1)[0].realtime
-        env = worker_env(settings, SEED="61", NUM_PEOPLE="20000", START_DATE="2020-01-01")
+        env = worker_env(
+            settings,
+            SEED="61",
+            NUM_PEOPLE="20000",
+            START_DATE="2020-01-01",
+            SIM_VISITS_PER_1000="0.6",  # the world simulated_days() builds
+        )
         env["STREAM_BATCH_MAX_EVENTS"] = "100"  # many small files for `compact` to merge
 
         def hospital(*args: str) -> subprocess.CompletedProcess[str]:
