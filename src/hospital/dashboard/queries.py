@@ -371,19 +371,27 @@ def _load_quarantine(fetch: Fetch, _window: int) -> tuple[list[Trace], str | Non
 
 # --- the hospital -------------------------------------------------------------------------------
 
-ADMISSIONS_SQL = """
+# The world's first day: rosters start on it. Patients already in a bed then (the initial
+# census) were admitted earlier, but the hospital's history starts there.
+WORLD_START = "(SELECT coalesce(min(work_date), '-infinity'::date) FROM staff_assignments)"
+
+ADMISSIONS_SQL = f"""
 WITH hi AS (SELECT max(admitted_at) AS top FROM admissions)
 SELECT a.admitted_at::date AS day, a.department_code, count(*)
 FROM admissions a, hi
 WHERE a.admitted_at > hi.top - make_interval(days => %s::int)
+  AND a.admitted_at >= {WORLD_START}
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
 
 # Beds in use at the end of each day: +1 on the admission date, -1 on the discharge date,
 # summed up (one pass over admissions, not one per day).
-OCCUPANCY_SQL = """
-WITH hi AS (SELECT min(admitted_at)::date AS first, max(admitted_at)::date AS top FROM admissions),
+OCCUPANCY_SQL = f"""
+WITH hi AS (
+    SELECT greatest(min(admitted_at)::date, {WORLD_START}) AS first, max(admitted_at)::date AS top
+    FROM admissions
+),
 win AS (SELECT greatest(hi.first, hi.top - (%s::int - 1)) AS lo, hi.top FROM hi),
 changes AS (
     SELECT admitted_at::date AS day, count(*) AS delta FROM admissions GROUP BY 1

@@ -24,7 +24,9 @@ depends_on = None
 
 DDL = """
 CREATE TABLE pipeline_metrics (
-    ts      timestamptz NOT NULL DEFAULT now(),
+    -- clock_timestamp(), not now(): a report inserted at the end of a long transaction (a 5M-row
+    -- file) must carry that moment, or rates divide its rows by the previous report's duration.
+    ts      timestamptz NOT NULL DEFAULT clock_timestamp(),
     path    text NOT NULL,
     metric  text NOT NULL,
     value   double precision NOT NULL,
