@@ -66,49 +66,65 @@ PEOPLE_COLUMNS: tuple[str, ...] = (
 
 
 def _name_table(
-    by_sex: tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]],
-) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """All names in one list, with the offset and size of each (group, sex) slice.
+    kinds: tuple[str, str],
+) -> tuple[list[str], list[npt.NDArray[np.float64]], npt.NDArray[np.int64]]:
+    """All names in one list, with each (group, sex) slice's cumulative weights and offset.
 
-    Slice ``2 * group + male`` holds the names for that group and sex, so one gather picks every
-    person's name whatever their group.
+    Slice ``2 * group + male`` holds the names for that group and sex (``kinds`` = the list kind
+    for female and for male), so one gather picks every person's name whatever their group.
     """
     flat: list[str] = []
-    offsets, sizes = [], []
+    cdfs: list[npt.NDArray[np.float64]] = []
+    offsets = []
     for group in names.POPULATION_GROUPS:
-        for lists in by_sex:
+        for kind in kinds:
+            table = names.NAME_LISTS[(kind, group)]
             offsets.append(len(flat))
-            sizes.append(len(lists[group]))
-            flat.extend(lists[group])
-    return flat, np.array(offsets, dtype=np.int64), np.array(sizes, dtype=np.int64)
+            w = np.array(table.weights, dtype=np.float64)
+            cdfs.append(np.cumsum(w) / w.sum())
+            flat.extend(table.names)
+    return flat, cdfs, np.array(offsets, dtype=np.int64)
 
 
 def _choose_names(
-    rng: np.random.Generator,
-    by_sex: tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]],
-    slot: npt.NDArray[np.int64],
-    column: str,
+    rng: np.random.Generator, kinds: tuple[str, str], slot: npt.NDArray[np.int64], column: str
 ) -> pl.Series:
-    """One name per person from their (group, sex) list, weighted by rank.
-
-    Lists are in rough order of frequency; weights fall off as ``(rank + 5) ** -0.6`` (a Zipf
-    shape, like real name frequencies), so common names are common without one name dominating.
-    """
-    flat, offsets, sizes = _name_table(by_sex)
+    """One name per person from their (group, sex) list, drawn by the list's frequency weights
+    (``data/names.csv``): one uniform per person, one ``searchsorted`` per slice."""
+    flat, cdfs, offsets = _name_table(kinds)
     u: npt.NDArray[np.float64] = np.asarray(rng.random(slot.shape[0]), dtype=np.float64)
     idx = np.zeros(slot.shape[0], dtype=np.int64)
-    for k in range(offsets.shape[0]):
+    for k, cdf in enumerate(cdfs):
         rows = np.flatnonzero(slot == k)
         if rows.shape[0] == 0:
             continue
-        w = (np.arange(sizes[k], dtype=np.float64) + 5) ** -NAME_ZIPF
-        cdf: npt.NDArray[np.float64] = np.cumsum(w) / w.sum()
-        pick_k = np.minimum(np.searchsorted(cdf, u[rows], side="right"), sizes[k] - 1)
+        pick_k = np.minimum(np.searchsorted(cdf, u[rows], side="right"), cdf.shape[0] - 1)
         idx[rows] = offsets[k] + pick_k
     return pick(flat, idx, column)
 
 
-NAME_ZIPF = 0.6
+def _place_people(
+    rng: np.random.Generator, n: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[str], npt.NDArray[np.int64]]:
+    """Suburb, population group and street per person, all following the suburb table.
+
+    The suburb is drawn by resident weight; the group from that suburb's mix (a Lenasia resident
+    is most likely Indian/Asian, an Eldorado Park resident Coloured); the street from the
+    suburb's own streets. Returns (suburb index, group index, flat street list, street index).
+    """
+    table = names.SUBURB_TABLE
+    sub_w = np.array([s.weight for s in table])
+    suburb = rng.choice(len(table), size=n, p=sub_w / sub_w.sum()).astype(np.int64)
+    mix_cdf = np.cumsum(np.array([s.group_mix for s in table]), axis=1)
+    u = rng.random(n)
+    group = np.zeros(n, dtype=np.int64)
+    for k in range(len(names.POPULATION_GROUPS) - 1):
+        group += u >= mix_cdf[suburb, k]
+    streets = [street for s in table for street in s.streets]
+    sizes = np.array([len(s.streets) for s in table], dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    street = offsets[suburb] + (rng.random(n) * sizes[suburb]).astype(np.int64)
+    return suburb, group, streets, street
 
 
 # Everyone is younger than this, so all birth dates fit in one 100-year window and the two-digit
@@ -154,16 +170,11 @@ def generate_population(num_people: int, seed: int, reference: date) -> pl.DataF
     ids = assemble_ids(day_table[born - first_day], seq, citizen)
     person_ids = random_uuids(rng, n)
 
-    shares = np.array(names.GROUP_SHARES) / sum(names.GROUP_SHARES)
-    group = rng.choice(len(names.POPULATION_GROUPS), size=n, p=shares).astype(np.int64)
+    suburb_idx, group, streets, street = _place_people(rng, n)
     slot = group * 2 + male
-    first = _choose_names(rng, (names.FEMALE_FIRST, names.MALE_FIRST), slot, "first_name")
-    surname = _choose_names(rng, (names.SURNAMES, names.SURNAMES), slot, "last_name")
-
-    sub_w = np.array([s[3] for s in names.SUBURBS])
-    suburb_idx = rng.choice(len(names.SUBURBS), size=n, p=sub_w / sub_w.sum())
+    first = _choose_names(rng, ("female", "male"), slot, "first_name")
+    surname = _choose_names(rng, ("surname", "surname"), slot, "last_name")
     house = rng.integers(1, 3000, size=n)
-    street = (rng.random(n) * len(names.STREETS)).astype(np.int64)
 
     phone = np.empty((n, 12), dtype=np.uint8)
     phone[:, 0:3] = np.frombuffer(b"+27", dtype=np.uint8)
@@ -181,7 +192,7 @@ def generate_population(num_people: int, seed: int, reference: date) -> pl.DataF
             "birth_date": pl.Series(born.astype(np.int32)).cast(pl.Date),
             "population_group": pick(names.POPULATION_GROUPS, group, "population_group"),
             "_house": pl.Series(house),
-            "_street": pick(names.STREETS, street, "street"),
+            "_street": pick(streets, street, "street"),
             "suburb": pick([s[0] for s in names.SUBURBS], suburb_idx, "suburb"),
             "city": pick([s[1] for s in names.SUBURBS], suburb_idx, "city"),
             "postal_code": pick([s[2] for s in names.SUBURBS], suburb_idx, "postal_code"),
