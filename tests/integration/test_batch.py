@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ def edit_csv(path: Path, edits: dict[int, dict[str, str]]) -> None:
 def test_good_rows_load_bad_rows_quarantined_and_replay_changes_nothing(
     env: Settings, world: tuple[SimConfig, People]
 ) -> None:
-    write_world(env, world, 1)
+    days = write_world(env, world, 1)
     day = bf.day_folder(env.lake_path, world[0].origin)
     name = "staff_assignments.csv"
     rel = f"{day.name}/{name}"
@@ -182,7 +183,8 @@ def test_good_rows_load_bad_rows_quarantined_and_replay_changes_nothing(
     # Every other file of the drop and the initial load loaded whole.
     assert all(f.status == "loaded" for f in report.files)
     assert scalar(env, "SELECT count(*) FROM departments") == 10
-    assert scalar(env, "SELECT count(*) FROM people") == 20_000
+    # The population and the first day's newborns.
+    assert scalar(env, "SELECT count(*) FROM people") == 20_000 + days[0].batch.births.height
     ledger = rows(
         env,
         "SELECT rows_loaded, rows_rejected, status FROM batch_ledger WHERE path = %s",
@@ -391,6 +393,28 @@ def test_a_week_confirms_every_bed_event_and_keeps_stream_columns(
     assert scalar(env, "SELECT count(*) FROM admissions WHERE discharged_at IS NOT NULL") == len(
         discharged
     )
+    # The week's newborns joined the people that later files may name.
+    born = sum(d.batch.births.height for d in days)
+    assert born > 0
+    assert scalar(env, "SELECT count(*) FROM people") == world[1].frame.height + born
+
+
+def test_a_newborn_admitted_on_its_birthday_is_not_quarantined(
+    env: Settings, world: tuple[SimConfig, People]
+) -> None:
+    """A baby born today may be admitted today: the drop's people.csv loads before admissions."""
+    config, people = world
+    writer.write_initial(env, config, people)
+    events = day_events(next(simulate(config, people, config.origin, 1)))
+    baby = str(events.batch.births["person_id"][0])
+    admitted = events.batch.admissions.head(1).with_columns(
+        pl.lit(str(uuid.uuid4())).alias("admission_id"), pl.lit(baby).alias("patient_id")
+    )
+    batch = replace(events.batch, admissions=pl.concat([events.batch.admissions, admitted]))
+    writer.write_day(env, replace(events, batch=batch))
+    report = ingest_pending(env)
+    assert report.errors == [] and report.rows_rejected == 0
+    assert scalar(env, "SELECT count(*) FROM admissions WHERE patient_id = %s", (baby,)) == 1
 
 
 def test_export_csv_and_parquet_stream_and_refuse_injection(
@@ -466,20 +490,21 @@ def test_watch_worker_loads_new_drops_and_stops_on_sigterm(
         days = []
         for result in simulate(config, people, config.origin, 2):
             days.append(day_events(result))
-        writer.write_day(env, days[0])
+        folder = writer.write_day(env, days[0])
         deadline = time.monotonic() + 60
-        want = len(bf.INITIAL_FILES) + 6
+        want = len(bf.INITIAL_FILES) + len(bf.Manifest.read(folder).files)
         while time.monotonic() < deadline:
             if scalar(env, "SELECT count(*) FROM batch_ledger WHERE status = 'loaded'") == want:
                 break
             time.sleep(0.5)
         assert scalar(env, "SELECT count(*) FROM batch_ledger WHERE status = 'loaded'") == want
-        writer.write_day(env, days[1])  # a drop that appears while the worker runs
+        # A drop that appears while the worker runs.
+        want += len(bf.Manifest.read(writer.write_day(env, days[1])).files)
         while time.monotonic() < deadline:
-            if scalar(env, "SELECT count(*) FROM batch_ledger") == want + 6:
+            if scalar(env, "SELECT count(*) FROM batch_ledger") == want:
                 break
             time.sleep(0.5)
-        assert scalar(env, "SELECT count(*) FROM batch_ledger WHERE status = 'loaded'") == want + 6
+        assert scalar(env, "SELECT count(*) FROM batch_ledger WHERE status = 'loaded'") == want
     finally:
         child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=60)

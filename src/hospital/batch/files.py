@@ -265,6 +265,7 @@ INITIAL_FILES: tuple[FileSpec, ...] = (
     STAFF_ASSIGNMENTS,
 )
 DAY_FILES: tuple[FileSpec, ...] = (
+    PEOPLE,  # the day's births (only when there were any): later files may name the newborns
     STAFF,  # the day's hires and retirements (only when there were any)
     STAFF_ASSIGNMENTS,
     ADMISSIONS,

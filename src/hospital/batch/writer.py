@@ -101,6 +101,9 @@ def write_day(
     """``lake/batch/date=YYYY-MM-DD/``: the day's records (and staff hired/retired that day)."""
     batch = day_events.batch
     frames: dict[str, pl.DataFrame] = {}
+    if batch.births.height:
+        # Newborns join the people the day's admissions and orders may name.
+        frames[bf.PEOPLE.name] = batch.births.select(c.name for c in bf.PEOPLE.columns)
     if staff_changes is not None and staff_changes.height:
         frames[bf.STAFF.name] = staff_changes
     frames.update(

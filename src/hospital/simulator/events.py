@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 import polars as pl
@@ -59,6 +59,8 @@ class BatchRecords:
     pharmacy_orders: pl.DataFrame
     transfers: pl.DataFrame
     transports: pl.DataFrame
+    # People born that day (registered in the population): the batch's people.csv of the day.
+    births: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def day_events(result: DayResult) -> DayEvents:
         pharmacy_orders=result.pharmacy_orders,
         transfers=result.transfers,
         transports=result.transports,
+        births=result.births,
     )
     return DayEvents(result.day, events, batch)
 
