@@ -1,7 +1,7 @@
-"""The scheduler's jobs: one small adapter per stage, importing the stage lazily.
+"""The scheduler's jobs: one small adapter per stage (stages are imported inside the job, so
+``hospital --help`` does not pay for polars, Kafka and FHIR at start-up).
 
-A job whose stage is not importable (not built yet, or broken) reports why in
-:meth:`Job.unavailable` and is skipped, never a crash. Every job's day is idempotent: the EHR
+Every job's day is idempotent: the EHR
 skips a day it holds (``sim_days``), stream events carry deterministic ids (the consumer
 upserts), the batch writer replaces a day's folder atomically, the FHIR export rewrites the same
 file names (the loader skips unchanged resources by hash). So a day run again after a crash
@@ -10,7 +10,6 @@ between "done" and "recorded" changes nothing; the (job, day) record then says i
 
 from __future__ import annotations
 
-import importlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -27,21 +26,6 @@ if TYPE_CHECKING:
     from hospital.simulator.activity import DayResult
     from hospital.simulator.config import SimConfig
     from hospital.simulator.events import DayEvents
-
-
-def stage_missing(module: str, *names: str) -> str | None:
-    """None when ``module`` imports and has every attribute in ``names``; else the reason."""
-    try:
-        mod = importlib.import_module(module)
-    except Exception as exc:
-        return f"{module} not importable ({type(exc).__name__}: {exc})"
-    missing = [n for n in names if not hasattr(mod, n)]
-    return f"{module} lacks {', '.join(missing)}" if missing else None
-
-
-def stage(module: str) -> Any:
-    """A stage module, typed loosely: stages land in parallel, their APIs per CONTRACTS.md."""
-    return importlib.import_module(module)
 
 
 class Pacer:
@@ -119,10 +103,6 @@ class Job(ABC):
     name: str
     path: str  # the pipeline_metrics path it reports under
 
-    def unavailable(self) -> str | None:
-        """Why this job cannot run (stage not built yet), or None."""
-        return None
-
     def open(self, settings: Settings, config: SimConfig) -> None:  # noqa: B027 - optional hook
         """Acquire connections once per run."""
 
@@ -170,11 +150,10 @@ class StreamJob(Job):
     def __init__(self) -> None:
         self._producer: Any = None
 
-    def unavailable(self) -> str | None:
-        return stage_missing("hospital.stream.producer", "StreamProducer")
-
     def open(self, settings: Settings, config: SimConfig) -> None:
-        self._producer = stage("hospital.stream.producer").StreamProducer(settings)
+        from hospital.stream.producer import StreamProducer
+
+        self._producer = StreamProducer(settings)
 
     def close(self) -> None:
         if self._producer is not None:
@@ -213,15 +192,13 @@ class BatchJob(Job):
     name = "batch"
     path = "batch"
 
-    def unavailable(self) -> str | None:
-        return stage_missing("hospital.batch.writer", "write_day")
-
     def run_day(self, ctx: DayContext) -> dict[str, Any]:
-        writer = stage("hospital.batch.writer")
+        from hospital.batch import writer
+
         extra: dict[str, Any] = {}
-        if ctx.sim is not None and hasattr(writer, "staff_changes"):
+        if ctx.sim is not None:
             extra["staff_changes"] = writer.staff_changes(ctx.sim, ctx.result)
-        if ctx.day == ctx.config.origin and hasattr(writer, "write_initial_load"):
+        if ctx.day == ctx.config.origin:
             # The world's first day also carries the initial load (people, staff, census).
             from hospital.simulator.api import initial_patients
 
@@ -271,9 +248,6 @@ class FhirJob(Job):
     def __init__(self) -> None:
         self._conn: Any = None
 
-    def unavailable(self) -> str | None:
-        return stage_missing("hospital.fhir.export", "read_records", "bundle_for")
-
     def open(self, settings: Settings, config: SimConfig) -> None:
         import psycopg
 
@@ -315,17 +289,13 @@ JOB_ORDER: tuple[type[Job], ...] = (SimulatorJob, StreamJob, BatchJob, FhirJob)
 
 
 def default_jobs(only: set[str] | None = None) -> tuple[list[Job], dict[str, str]]:
-    """(available jobs in day order, {unavailable job: reason}); ``only`` filters by name."""
+    """(the jobs to run in day order, {job left out: why}); ``only`` filters by name."""
     jobs: list[Job] = []
     missing: dict[str, str] = {}
     for cls in JOB_ORDER:
         job = cls()
         if only is not None and job.name not in only:
             missing[job.name] = "not selected"
-            continue
-        reason = job.unavailable()
-        if reason is None:
-            jobs.append(job)
         else:
-            missing[job.name] = reason
+            jobs.append(job)
     return jobs, missing

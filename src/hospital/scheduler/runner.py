@@ -24,7 +24,7 @@ from rich.console import Console
 from hospital.errors import HospitalError
 from hospital.scheduler import report as reports
 from hospital.scheduler.engine import Engine, EngineReport, resume_day
-from hospital.scheduler.jobs import Counters, default_jobs, stage, stage_missing
+from hospital.scheduler.jobs import Counters, default_jobs
 from hospital.scheduler.profiles import RunPlan, plan_run
 from hospital.scheduler.progress import Progress
 from hospital.scheduler.snapshot import snapshot_dir
@@ -32,6 +32,7 @@ from hospital.scheduler.state import PgState, SchedulerError
 from hospital.scheduler.supervisor import Supervisor, available_workers
 from hospital.settings import Settings
 from hospital.simulator.config import SimConfig
+from hospital.stack import background
 
 
 @dataclass
@@ -96,21 +97,19 @@ def claim_ehr(settings: Settings, config: SimConfig) -> None:
 
 
 def start_dashboard(settings: Settings) -> str | None:
-    """Start the dashboard in the background (its stage's API) and return its URL, if present."""
-    if stage_missing("hospital.dashboard.server", "start_background"):
-        return None
-    url: str = stage("hospital.dashboard.server").start_background(settings)
-    return url
+    """Start the dashboard in the background and return its URL."""
+    from hospital.dashboard.server import start_background
+
+    return start_background(settings)
 
 
 def start_pgadmin(settings: Settings) -> str | None:
-    """Start pgAdmin 4 in the background unless PGADMIN_ENABLED=false; its URL, if present."""
-    if not getattr(settings, "pgadmin_enabled", False):
+    """Start pgAdmin 4 in the background unless PGADMIN_ENABLED=false; its URL, if started."""
+    if not settings.pgadmin_enabled:
         return None
-    if stage_missing("hospital.dashboard.pgadmin", "ensure_pgadmin"):
-        return None
-    url: str = stage("hospital.dashboard.pgadmin").ensure_pgadmin(settings)
-    return url
+    from hospital.dashboard.pgadmin import ensure_pgadmin
+
+    return ensure_pgadmin(settings)
 
 
 def claim_lake(settings: Settings, config: SimConfig) -> None:
@@ -136,16 +135,9 @@ def claim_lake(settings: Settings, config: SimConfig) -> None:
     tmp.replace(marker)
 
 
-def _register_self(settings: Settings) -> bool:
-    if stage_missing("hospital.stack.background", "register"):
-        return False
-    stage("hospital.stack.background").register(settings, "scheduler", os.getpid())
-    return True
-
-
 def _unregister_self(settings: Settings) -> None:
     with contextlib.suppress(Exception):
-        stage("hospital.stack.background").unregister(settings, "scheduler", os.getpid())
+        background.unregister(settings, "scheduler", os.getpid())
 
 
 def prepare(
@@ -182,12 +174,11 @@ def run(
 
         with console.status("starting the stack"):
             Stack(settings).up()
-    registered = _register_self(settings)
+    background.register(settings, "scheduler", os.getpid())
     try:
         return _run(settings, options, console, stop, started_at, t0)
     finally:
-        if registered:
-            _unregister_self(settings)
+        _unregister_self(settings)
 
 
 def _run(
@@ -217,7 +208,9 @@ def _run(
 
     if "cdc" in workers_on:
         try:
-            stage("hospital.cdc.connector").register(settings, sink="applier")
+            from hospital.cdc.connector import register
+
+            register(settings, sink="applier")
         except HospitalError as exc:
             event(f"CDC connector not registered: {exc}")
     supervisor = Supervisor(settings, specs, on_event=event)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib
 import os
 import signal
 import subprocess
@@ -23,9 +22,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from hospital.settings import Settings
+from hospital.stack import background
 
 HEALTHY_AFTER_S = 60.0  # a worker that ran this long before exiting restarts at once
 _PR_SET_PDEATHSIG = 1
@@ -41,52 +40,24 @@ class WorkerSpec:
         return cls(name, (sys.executable, "-m", "hospital.cli", *words))
 
 
-def _cli_has(module: str, words: Sequence[str], option: str | None = None) -> bool:
-    """True when the stage's typer app (``module.app``) has the command ``words``."""
-    try:
-        import typer.main
-
-        app = importlib.import_module(module).app
-        cmd: Any = typer.main.get_command(app)
-    except Exception:
-        return False
-    for word in words:
-        commands = getattr(cmd, "commands", None)
-        if not isinstance(commands, dict) or word not in commands:
-            return False
-        cmd = commands[word]
-    if option is None:
-        return True
-    return any(option in getattr(p, "opts", ()) for p in getattr(cmd, "params", ()))
-
-
-# (worker, stage CLI module, words after `hospital <stage>`, required option)
-CANDIDATES: tuple[tuple[str, str, tuple[str, ...], str | None], ...] = (
-    ("cdc", "hospital.cdc.cli", ("apply",), None),
-    ("stream", "hospital.stream.cli", ("consume",), None),
-    ("batch", "hospital.batch.cli", ("ingest",), "--watch"),
-    ("fhir", "hospital.fhir.cli", ("watch",), None),
+# (worker, the words after `hospital`): each stage's long-running command
+WORKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("cdc", ("cdc", "apply")),
+    ("stream", ("stream", "consume")),
+    ("batch", ("batch", "ingest", "--watch")),
+    ("fhir", ("fhir", "watch")),
 )
-STAGE_OF = {"cdc": "cdc", "stream": "stream", "batch": "batch", "fhir": "fhir"}
 
 
 def available_workers(only: set[str] | None = None) -> tuple[list[WorkerSpec], dict[str, str]]:
-    """Worker specs whose stage CLI exists, and {worker: why not} for the others."""
+    """The worker specs to run, and {worker left out: why}; ``only`` filters by name."""
     specs: list[WorkerSpec] = []
     missing: dict[str, str] = {}
-    for name, module, words, option in CANDIDATES:
+    for name, words in WORKERS:
         if only is not None and name not in only:
             missing[name] = "not selected"
-            continue
-        stage = STAGE_OF[name]
-        if _cli_has(module, words, option):
-            extra = (option,) if option else ()
-            specs.append(WorkerSpec.hospital(name, stage, *words, *extra))
-        elif name == "fhir" and _cli_has(module, ("ingest",), "--watch"):
-            # Before the dedicated inbox watcher lands, `fhir ingest --watch` does the job.
-            specs.append(WorkerSpec.hospital(name, "fhir", "ingest", "--watch"))
         else:
-            missing[name] = f"`hospital {stage} {' '.join(words)}` not available yet"
+            specs.append(WorkerSpec.hospital(name, *words))
     return specs, missing
 
 
@@ -242,19 +213,13 @@ class Supervisor:
             self._register(worker)
 
     def _register(self, worker: Worker) -> None:
-        try:
-            background = importlib.import_module("hospital.stack.background")
-        except ImportError:
+        if worker.proc is None:
             return
         with contextlib.suppress(Exception):
-            background.register(self.settings, f"worker-{worker.spec.name}", worker.proc.pid)  # type: ignore[union-attr]
+            background.register(self.settings, f"worker-{worker.spec.name}", worker.proc.pid)
 
     def _unregister(self, worker: Worker) -> None:
         if not self.register:
-            return
-        try:
-            background = importlib.import_module("hospital.stack.background")
-        except ImportError:
             return
         with contextlib.suppress(Exception):
             background.unregister(self.settings, f"worker-{worker.spec.name}")
@@ -262,10 +227,6 @@ class Supervisor:
     def _stop_orphans(self) -> None:
         """Workers a killed earlier run left behind (registered, still alive) are stopped."""
         if not self.register:
-            return
-        try:
-            background = importlib.import_module("hospital.stack.background")
-        except ImportError:
             return
         names = {f"worker-{w.spec.name}" for w in self.workers}
         for record in background.running(self.settings):

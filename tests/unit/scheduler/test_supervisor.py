@@ -100,8 +100,15 @@ def test_settings_env_round_trips(tmp_path: Path) -> None:
     assert again.password("analyst") == settings.password("analyst")
 
 
-def test_fhir_worker_is_always_available() -> None:
+def test_every_stage_has_its_worker_and_only_filters() -> None:
     specs, missing = available_workers()
-    names = {s.name for s in specs}
-    assert "fhir" in names
-    assert names | set(missing) == {"cdc", "stream", "batch", "fhir"}
+    assert {s.name: s.argv[3:] for s in specs} == {
+        "cdc": ("cdc", "apply"),
+        "stream": ("stream", "consume"),
+        "batch": ("batch", "ingest", "--watch"),
+        "fhir": ("fhir", "watch"),
+    }
+    assert missing == {}
+    specs, missing = available_workers({"cdc"})
+    assert [s.name for s in specs] == ["cdc"]
+    assert missing == dict.fromkeys(("stream", "batch", "fhir"), "not selected")
