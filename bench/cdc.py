@@ -72,7 +72,8 @@ def fill(s: Settings, changes: int, seed: int) -> tuple[int, float]:
     # transactions: the simulator scales visits with the population (~60 a day for 500,000
     # people), so its days alone would take far too long to reach N on this machine.
     rest = max(changes - written, 0)
-    n = max(rest * 10 // 21, 1)
+    # n inserts + n updates + n // 10 deletes >= rest (rounded up, so the total is never short).
+    n = max(-(-rest * 10 // 21) + 10, 1)
     with psycopg.connect(s.dsn("ehr", "ehr_writer"), autocommit=True) as ehr:
         for lo in range(0, n, 5000):
             hi = min(lo + 5000, n)

@@ -36,8 +36,8 @@ import psutil
 import psycopg
 
 from hospital.batch import tables as batch_tables
+from hospital.cdc import connector
 from hospital.clock import utcnow
-from hospital.scheduler.jobs import stage, stage_missing
 from hospital.scheduler.supervisor import settings_env
 from hospital.settings import Settings, get_settings
 from hospital.simulator.ehr_writer import truncate_ehr
@@ -52,8 +52,7 @@ def fresh_world(settings: Settings, lake: Path) -> None:
     with psycopg.connect(settings.dsn("hospital", "hospital_app")) as conn:
         conn.execute("DELETE FROM scheduler_job_days WHERE world LIKE 'seed=9090;%'")
         conn.execute("DELETE FROM scheduler_progress WHERE world LIKE 'seed=9090;%'")
-    if stage_missing("hospital.cdc.connector", "reset") is None:
-        stage("hospital.cdc.connector").reset(settings, mirrors=True)
+    connector.reset(settings, mirrors=True)
     shutil.rmtree(lake, ignore_errors=True)
     shutil.rmtree(settings.stack_path / "scheduler" / "snapshots", ignore_errors=True)
 

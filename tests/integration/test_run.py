@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from hospital.batch import tables as batch_tables
-from hospital.scheduler.jobs import stage, stage_missing
+from hospital.cdc import connector
 from hospital.settings import Settings
 from hospital.stack import background
 from tests.integration.test_scheduler import drop_topic, forget_world, job_days, run_env
@@ -69,11 +69,9 @@ def test_run_with_workers_killed_restarts_them_and_reconciles(stack: Settings) -
     forget_world(stack, SEED, lake)
     empty_hospital_side(stack)
     env = {**run_env(stack, lake, SEED, START), **CDC}
-    cdc = stage_missing("hospital.cdc.connector", "register", "reset") is None
     cdc_settings = stack.model_copy(update={k.lower(): v for k, v in CDC.items()})
-    if cdc:
-        # Mirror tables emptied, so the new connector's snapshot is the whole truth.
-        stage("hospital.cdc.connector").reset(cdc_settings, mirrors=True)
+    # Mirror tables emptied, so the new connector's snapshot is the whole truth.
+    connector.reset(cdc_settings, mirrors=True)
     log = stack.stack_path / "logs" / "test-run.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     args = ["run", "--until", DAYS[-1].isoformat(), "--day-seconds", "12", "--no-stack"]
@@ -110,8 +108,7 @@ def test_run_with_workers_killed_restarts_them_and_reconciles(stack: Settings) -
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=30)
-        if cdc:
-            stage("hospital.cdc.connector").reset(cdc_settings)
+        connector.reset(cdc_settings)
         drop_topic(stack, env["STREAM_TOPIC"])
     output = log.read_text()
     report = json.loads((lake / "reports" / "latest.json").read_text())
@@ -138,10 +135,8 @@ def test_sigterm_stops_the_run_and_its_workers_then_it_resumes(stack: Settings) 
     forget_world(stack, seed, lake)
     empty_hospital_side(stack)
     env = {**run_env(stack, lake, seed, start), **CDC}
-    cdc = stage_missing("hospital.cdc.connector", "register", "reset") is None
     cdc_settings = stack.model_copy(update={k.lower(): v for k, v in CDC.items()})
-    if cdc:
-        stage("hospital.cdc.connector").reset(cdc_settings, mirrors=True)
+    connector.reset(cdc_settings, mirrors=True)
     args = ["run", "--until", days[-1].isoformat(), "--no-stack", "--plain"]
     log = stack.stack_path / "logs" / "test-run-sigterm.log"
     try:
@@ -187,7 +182,6 @@ def test_sigterm_stops_the_run_and_its_workers_then_it_resumes(stack: Settings) 
     finally:
         if proc.poll() is None:
             proc.kill()
-        if cdc:
-            stage("hospital.cdc.connector").reset(cdc_settings)
+        connector.reset(cdc_settings)
         drop_topic(stack, env["STREAM_TOPIC"])
     shutil.rmtree(lake, ignore_errors=True)
