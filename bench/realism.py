@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import time
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -56,15 +58,41 @@ def band_of(age: pl.Expr) -> pl.Expr:
     return expr
 
 
-def run(config: SimConfig, days: int) -> tuple[HospitalSim, list[DayResult], float]:
+# The columns the report reads: a six-year run at 5,000,000 people keeps only these (the notes,
+# prescriptions and names of ~4 million visits would not fit in memory).
+KEEP = {
+    "occupancy": ("department_code", "bed_capacity", "end_occupancy"),
+    "visits": ("visit_id", "patient_id", "visit_type", "reason", "started_at"),
+    "admissions": ("visit_id", "department_code", "admitted_at"),
+    "transfers": ("reason", "from_department", "to_department", "transferred_at"),
+    "births": ("born_in_hospital",),
+    "deaths": ("place", "department_code"),
+    "discharges": ("department_code", "discharge_disposition"),
+    "patients": ("patient_id", "birth_date", "sex"),
+}
+
+
+def slim(r: DayResult) -> SimpleNamespace:
+    """What the report needs of a day's result."""
+    kept = {name: getattr(r, name).select(cols) for name, cols in KEEP.items()}
+    # Trips to theatre, radiology... (most of the rows) are not reported.
+    kept["transfers"] = kept["transfers"].filter(pl.col("reason").str.starts_with("to ").not_())
+    primary = r.diagnoses.filter(pl.col("is_primary")).select("visit_id", "icd10_code")
+    night = r.staff_assignments.filter(pl.col("shift") == "night")["department_code"].n_unique()
+    return SimpleNamespace(day=r.day, diagnoses=primary, night_wards=night, **kept)
+
+
+def run(config: SimConfig, days: int) -> tuple[HospitalSim, list[SimpleNamespace], float, float]:
+    start = time.perf_counter()
     people = build_population(config)
+    built = time.perf_counter() - start
     sim = HospitalSim(config, people)
     start = time.perf_counter()
-    results = [sim.step() for _ in range(days)]
-    return sim, results, time.perf_counter() - start
+    results = [slim(sim.step()) for _ in range(days)]
+    return sim, results, time.perf_counter() - start, built
 
 
-def cat(results: list[DayResult], name: str) -> pl.DataFrame:
+def cat(results: list[SimpleNamespace], name: str) -> pl.DataFrame:
     return pl.concat([getattr(r, name) for r in results if getattr(r, name).height])
 
 
@@ -81,9 +109,16 @@ def pyramid(sim: HospitalSim, day: date) -> dict[str, float]:
     }
 
 
-def report(sim: HospitalSim, results: list[DayResult]) -> dict[str, object]:
+def report(sim: HospitalSim, results: list[SimpleNamespace]) -> dict[str, object]:
     occ = pl.concat([r.occupancy.with_columns(pl.lit(r.day).alias("day")) for r in results])
     occ = occ.with_columns((pl.col("end_occupancy") / pl.col("bed_capacity")).alias("occ"))
+    # Whole-hospital occupancy at midnight, day by day.
+    daily = occ.group_by("day").agg(
+        (pl.col("end_occupancy").sum() / pl.col("bed_capacity").sum()).alias("occ")
+    )
+    in_band = daily.group_by(pl.col("day").dt.year().alias("year")).agg(
+        pl.col("occ").is_between(0.8, 0.95).mean().alias("share")
+    )
     by_month = occ.group_by(pl.col("day").dt.month().alias("month")).agg(
         (pl.col("end_occupancy").sum() / pl.col("bed_capacity").sum()).alias("occupancy")
     )
@@ -91,6 +126,7 @@ def report(sim: HospitalSim, results: list[DayResult]) -> dict[str, object]:
         pl.col("bed_capacity").last().alias("beds"),
         pl.col("occ").mean().alias("occupancy"),
         (pl.col("end_occupancy") == pl.col("bed_capacity")).mean().alias("full_days"),
+        pl.col("occ").is_between(0.8, 0.95).mean().alias("days_in_80_95"),
     )
     census = set(
         results[0].visits.filter(pl.col("started_at").dt.date() < results[0].day)["visit_id"]
@@ -98,6 +134,11 @@ def report(sim: HospitalSim, results: list[DayResult]) -> dict[str, object]:
     admissions = cat(results, "admissions").filter(~pl.col("visit_id").is_in(list(census)))
     transfers = cat(results, "transfers")
     diverted = transfers.filter(pl.col("reason") == "no bed available")
+    step_ups = transfers.filter(
+        (pl.col("to_department") == "ICU") & (pl.col("reason") == "change in acuity")
+    ).height
+    early = transfers.filter(pl.col("reason").str.starts_with("stepped down early")).height
+    icu_admitted = admissions.filter(pl.col("department_code") == "ICU").height
     asked = (
         admissions.group_by("department_code").len().rename({"len": "admitted"})
         .join(diverted.group_by(pl.col("from_department").alias("department_code")).len(),
@@ -141,7 +182,7 @@ def report(sim: HospitalSim, results: list[DayResult]) -> dict[str, object]:
         .filter(pl.col("year") >= results[0].day.year)
         .sort("year")
     )
-    dx = cat(results, "diagnoses").filter(pl.col("is_primary"))
+    dx = cat(results, "diagnoses")  # primary diagnoses (slim)
     top = (
         dx.join(pv.select("visit_id", "age"), on="visit_id")
         .with_columns(band_of(pl.col("age")).alias("band"))
@@ -154,10 +195,7 @@ def report(sim: HospitalSim, results: list[DayResult]) -> dict[str, object]:
     people = sim.config.num_people
     active_staff = int(sim.staff.active_mask().sum())
     beds = int(sim.beds.capacity.sum())
-    nights = [
-        r.staff_assignments.filter(pl.col("shift") == "night")["department_code"].n_unique()
-        for r in results
-    ]
+    nights = [r.night_wards for r in results]
     frame = sim.people.frame
     age0 = (results[0].day - frame["birth_date"]).dt.total_days() / 365.25  # type: ignore[operator]
     return {
@@ -170,6 +208,15 @@ def report(sim: HospitalSim, results: list[DayResult]) -> dict[str, object]:
         "diverted_share": round(diverted.height / max(1, diverted.height + admissions.height), 4),
         "diverted_share_icu": round(float(asked.filter(pl.col("department_code") == "ICU")["diverted"].sum()), 4),
         "icu_full_day_share": round(float(by_ward.filter(pl.col("department_code") == "ICU")["full_days"].sum()), 4),
+        "occupancy_days_in_80_95_share": round(float(daily["occ"].is_between(0.8, 0.95).mean()), 4),  # type: ignore[arg-type]
+        "occupancy_days_in_80_95_by_year": {str(y): round(v, 4) for y, v in in_band.sort("year").iter_rows()},
+        "occupancy_days_below_80_share": round(float((daily["occ"] < 0.8).mean()), 4),  # type: ignore[arg-type]
+        "occupancy_days_above_95_share": round(float((daily["occ"] > 0.95).mean()), 4),  # type: ignore[arg-type]
+        "icu_occupancy": round(float(by_ward.filter(pl.col("department_code") == "ICU")["occupancy"].sum()), 4),
+        "icu_step_ups_per_admission": round(step_ups / max(1, icu_admitted), 4),
+        "icu_early_step_downs_per_admission": round(early / max(1, icu_admitted), 4),
+        "icu_discharged_home_share": round(discharges.filter((pl.col("department_code") == "ICU") & (pl.col("discharge_disposition") == "home")).height
+                                           / max(1, discharges.filter(pl.col("discharge_disposition") == "home").height), 4),
         "resp_admissions_jun_over_jan": round(jun / max(1, jan), 3),
         "occupancy_by_month": [dict(r) for r in months.iter_rows(named=True)],
         "wards": [dict(r) for r in wards.sort("department_code").iter_rows(named=True)],
@@ -202,12 +249,12 @@ def render(metrics: dict[str, object], console: Console) -> None:
         now = metrics.get(key, metrics.get("visits_per_day") if key.startswith("visits") else "-")
         side.add_row(key, f"{old:.3g}", f"{now}")
     console.print(side)
-    wards = Table(title="Wards: beds, mean occupancy, days full, diverted share")
-    for col in ("ward", "beds", "occupancy", "full days", "diverted"):
+    wards = Table(title="Wards: beds, mean occupancy, days full, days at 80-95 %, diverted share")
+    for col in ("ward", "beds", "occupancy", "full days", "days 80-95", "diverted"):
         wards.add_column(col)
     for w in metrics["wards"]:  # type: ignore[attr-defined]
-        wards.add_row(w["department_code"], str(w["beds"]), f"{w['occupancy']:.2f}",
-                      f"{w['full_days']:.2f}", f"{w['diverted']:.3f}")  # fmt: skip
+        wards.add_row(w["department_code"], str(w["beds"]), f"{w['occupancy']:.2f}", f"{w['full_days']:.2f}",
+                      f"{w['days_in_80_95']:.2f}", f"{w['diverted']:.3f}")  # fmt: skip
     console.print(wards)
     months = Table(title="By month: occupancy and diverted share")
     for col in ("month", "occupancy", "diverted"):
@@ -215,7 +262,10 @@ def render(metrics: dict[str, object], console: Console) -> None:
     for m in metrics["occupancy_by_month"]:  # type: ignore[attr-defined]
         months.add_row(str(m["month"]), f"{m['occupancy']:.3f}", f"{m['diverted'] or 0:.3f}")
     console.print(months)
-    for key in ("births_per_1000_year", "deaths_per_1000_year", "deaths_in_hospital_by_ward",
+    for key in ("occupancy_mean", "occupancy_days_in_80_95_share", "occupancy_days_in_80_95_by_year",
+                "occupancy_days_below_80_share", "occupancy_days_above_95_share", "icu_occupancy",
+                "icu_step_ups_per_admission", "icu_early_step_downs_per_admission",
+                "icu_discharged_home_share", "births_per_1000_year", "deaths_per_1000_year", "deaths_in_hospital_by_ward",
                 "dispositions", "age_pyramid_start", "age_pyramid_end",
                 "under5_visit_share_by_year", "top_diagnoses_by_age_band", "staff_per_bed"):  # fmt: skip
         console.print(f"[bold]{key}[/]: {metrics[key]}")
@@ -230,10 +280,17 @@ def main() -> None:
     args = parser.parse_args()
     load_start = os.getloadavg()
     config = SimConfig(seed=args.seed, num_people=args.people, origin=date(2020, 1, 1))
-    sim, results, seconds = run(config, round(args.years * 365))
+    # Whole calendar years when --years is whole (six years: 2020-01-01..2025-12-31).
+    whole = float(args.years).is_integer()
+    end = date(config.origin.year + int(args.years), config.origin.month, config.origin.day)
+    days = (end - config.origin).days if whole else round(args.years * 365)
+    sim, results, seconds, built = run(config, days)
     metrics = report(sim, results)
+    metrics["population_build_seconds"] = round(built, 1)
     metrics["seconds"] = round(seconds, 1)
     metrics["ms_per_day"] = round(seconds / len(results) * 1000, 1)
+    # ru_maxrss is in KiB on Linux: the whole run's peak (simulator and the kept columns).
+    metrics["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     ratios = {
         f"{k}_now_over_old": round(float(metrics[k]) / v, 4)  # type: ignore[arg-type]
         for k, v in BASELINE.items()

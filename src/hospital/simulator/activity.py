@@ -20,6 +20,7 @@ from hospital.errors import SimulationError
 from hospital.simulator import catalog, clinical, movements, notes, orders, records
 from hospital.simulator.beds import Admit, BedBoard, BedLog, Inpatient, admission_row
 from hospital.simulator.capacity import plan_beds
+from hospital.simulator.census import draw_census, place_census
 from hospital.simulator.config import SimConfig
 from hospital.simulator.draws import (
     DEPT_CODES,
@@ -61,7 +62,6 @@ from hospital.simulator.timeline import (
 from hospital.simulator.vectors import child_rng
 
 STREAM_ACTIVITY = 3
-STREAM_CENSUS = 4
 STREAM_PEOPLE = 5
 CDF_REFRESH_DAYS = 28  # patients are sampled by age and alive: refreshed every four weeks
 
@@ -109,10 +109,12 @@ class HospitalSim:
 
         expected = expected_visits(self.config, day)
         draw = draw_visits(rng, int(rng.poisson(expected)), day, reg.birth, reg.male, self._cdf)
-        draw = draw.take(np.flatnonzero(self._can_visit(draw, d)))
-        census_n = 0
+        census = None
         if d == origin:
-            census = self._census(day)
+            census = draw_census(self.config, self.beds.capacity, reg, self._cdf, day)
+        draw = draw.take(np.flatnonzero(self._can_visit(draw, d, census)))
+        census_n = 0
+        if census is not None:
             census_n = census.n
             draw = VisitDraw.concat(census, draw)
         total = draw.n
@@ -127,13 +129,14 @@ class HospitalSim:
         moves = draw_moves(rng, len(self.beds.inpatients), self.config.moves_per_inpatient)
         move_ids = id_series(rng, moves.n, "transfer_id").to_list()
         divert_to = rng.integers(0, len(catalog.OTHER_FACILITIES), size=total)
+        icu_days, step_down = draw.icu_days, draw.step_down
 
         # Census first: they are in their beds before the day's first event, and the board takes
         # its list of the day's departures only afterwards (nobody due out on day one is missed).
         census_rows = [
             admission_row(
-                self._place_census(
-                    draw, i, visit_ids, admission_ids, ward_doc, disposition, stay, d
+                place_census(
+                    self.beds, draw, i, visit_ids, admission_ids, ward_doc, disposition, stay, d
                 )
             )
             for i in range(census_n)
@@ -153,6 +156,8 @@ class HospitalSim:
                 disposition=str(disposition[i]),
                 stay=int(stay[i]),
                 leave_s=int(leave_s[i]),
+                icu_days=int(icu_days[i]),
+                step_down=int(step_down[i]),
             )
             for i in np.flatnonzero(draw.admit & ~is_census).tolist()
         ]
@@ -192,14 +197,24 @@ class HospitalSim:
         self.today = day + timedelta(days=1)
         return result
 
-    def _can_visit(self, draw: VisitDraw, d: int) -> npt.NDArray[np.bool_]:
-        """Nobody visits when dead or in a bed; no delivery within ~10 months of the last one."""
+    def _can_visit(
+        self, draw: VisitDraw, d: int, census: VisitDraw | None
+    ) -> npt.NDArray[np.bool_]:
+        """Nobody visits when dead or in a bed (the origin's census included), nor twice in a
+        day (a second visit could start after the first one's admission); no delivery within
+        ~10 months of the last one."""
         reg = self.registry
         alive = reg.died[draw.person] == NEVER
-        in_bed = np.isin(draw.person, np.fromiter(self.beds.admitted_people, dtype=np.int64))
+        beds = np.fromiter(self.beds.admitted_people, dtype=np.int64)
+        if census is not None:
+            beds = np.r_[beds, census.person]
+        in_bed = np.isin(draw.person, beds)
+        order = np.lexsort((draw.start_s, draw.person))
+        first = np.zeros(draw.n, dtype=np.bool_)
+        first[order[np.diff(draw.person[order], prepend=-1) != 0]] = True
         recent = (d - reg.last_delivery[draw.person]) < clinical.MIN_BIRTH_INTERVAL_DAYS
         pregnant_again = clinical.PREGNANCY[draw.cond] & recent
-        return np.asarray(alive & ~in_bed & ~pregnant_again, dtype=np.bool_)
+        return np.asarray(alive & ~in_bed & first & ~pregnant_again, dtype=np.bool_)
 
     def _dispositions(self, rng: np.random.Generator, draw: VisitDraw) -> tuple[Obj, I64, I64]:
         """How an admission would end (home, died, transfer, absconded), its length and time."""
@@ -432,56 +447,3 @@ class HospitalSim:
         return deaths, updates.select(
             list(PATIENT_UPDATE_SCHEMA)
         ) if updates.height else pl.DataFrame(schema=PATIENT_UPDATE_SCHEMA)
-
-    # --- initial state -----------------------------------------------------------------------
-    def _census(self, day: date) -> VisitDraw:
-        """Patients already in beds when the world starts (admitted on earlier days)."""
-        d = day_number(day)
-        rng = child_rng(self.config.seed, STREAM_CENSUS, d)
-        target = np.floor(self.beds.capacity * self.config.initial_occupancy).astype(np.int64)
-        reg = self.registry
-        c = draw_visits(rng, int(target.sum() * 6) + 100, day, reg.birth, reg.male, self._cdf)
-        keep = c.admit & ~clinical.PREGNANCY[c.cond]
-        _, first = np.unique(c.person, return_index=True)
-        unique = np.zeros(keep.shape[0], dtype=bool)
-        unique[first] = True
-        keep &= unique
-        chosen: list[int] = []
-        for k in range(len(DEPT_CODES)):
-            chosen += np.flatnonzero(keep & (c.dept == k))[: int(target[k])].tolist()
-        sel = np.array(sorted(chosen), dtype=np.int64)
-        census = c.take(sel)
-        # Admitted 1..los days ago, so every census stay ends today or later.
-        back = np.minimum(census.los, 1 + (rng.random(sel.shape[0]) * census.los).astype(np.int64))
-        return VisitDraw(**{**census.__dict__, "visit_day": d - back})
-
-    def _place_census(
-        self,
-        draw: VisitDraw,
-        i: int,
-        visit_ids: pl.Series,
-        admission_ids: pl.Series,
-        attending: Obj,
-        disposition: Obj,
-        stay: I64,
-        d: int,
-    ) -> Inpatient:
-        planned = int(draw.visit_day[i] + draw.los[i])
-        home = disposition[i] == "home"
-        depart = planned if home else max(d, int(draw.visit_day[i] + min(stay[i], draw.los[i])))
-        a = Inpatient(
-            admission_ids[i],
-            visit_ids[i],
-            int(draw.person[i]),
-            int(draw.dept[i]),
-            0,
-            int(draw.admit_abs[i]),
-            depart,
-            int(draw.discharge_s[i]),
-            attending[i],
-            str(disposition[i]),
-            planned,
-            catalog.OTHER_FACILITIES[0][0] if disposition[i] == "transfer" else "",
-        )
-        self.beds.place(a)
-        return a

@@ -10,6 +10,13 @@ Rules kept here, in one place:
 - a patient leaves on the planned day when going home; one who dies, absconds or is referred
   out leaves on or before it (the planned day stays the expected discharge date);
 - changes of ward need a free bed in the target ward; trips to service areas keep the bed;
+- ICU: a patient steps down to a ward (``step_down``, or a ward that lends it beds) on the
+  planned day (``icu_until``), or later when no ward bed is free; one who will die stays. A
+  deteriorating ward patient steps up for a few days when ICU has a bed beyond the one it keeps
+  for emergencies. An emergency that finds ICU full first moves the ICU patient closest to their
+  step down (in ICU since before today) to a ward bed: the early step down real ICUs make under
+  bed pressure (Chrusch et al., Crit Care Med 2009; Town et al., 2014). Only when that is not
+  possible is the patient diverted;
 - occupancy never exceeds capacity.
 
 Events of a day are processed in time order, discharges before admissions at the same second.
@@ -25,12 +32,11 @@ import numpy.typing as npt
 from hospital.errors import SimulationError
 from hospital.simulator import catalog
 from hospital.simulator.capacity import OVERFLOW
-from hospital.simulator.draws import DEPT_CODES, EMERG, MoveDraw
+from hospital.simulator.draws import DEPT_CODES, EMERG, ICU, ICU_MOVE_SHARE, STEP_UP_FROM, MoveDraw
 from hospital.simulator.timeline import DAY_S, I64
 
-ICU = catalog.DEPT_INDEX["ICU"]
 MED = catalog.DEPT_INDEX["MED"]
-ICU_MOVE_SHARE = 0.03  # share of movements that are a change of ward (step up / step down)
+ICU_RESERVE = 1  # free ICU beds kept for emergencies: a step up never takes the last one
 
 Row = dict[str, object]
 
@@ -49,6 +55,9 @@ class Inpatient:
     disposition: str = "home"  # home | died | transfer | absconded
     planned_day: int = -1  # expected discharge date (the day, for discharges home)
     referral: str = ""  # the facility a "transfer" disposition goes to
+    icu_until: int = -1  # in ICU: the day to step down to a ward (-1: stays until leaving)
+    step_down: int = -1  # the ward to step down to
+    ward_since: int = -1  # the day the patient came to the current ward
 
     def __post_init__(self) -> None:
         if self.planned_day < 0:
@@ -80,6 +89,8 @@ class Admit:
     disposition: str = "home"
     stay: int = 0  # days to departure when it is not "home" (<= los); 0: los
     leave_s: int = 0  # second of the departure day for a disposition other than "home"
+    icu_days: int = 0  # days in ICU before the step down (ICU admissions)
+    step_down: int = -1  # the ward an ICU patient steps down to
 
 
 @dataclass
@@ -147,6 +158,10 @@ class BedBoard:
         """Inpatients planned to leave on ``day_num`` (or earlier: never left behind)."""
         return [a for a in self.inpatients.values() if a.discharge_day <= day_num]
 
+    def free_ward(self, ward: int) -> int:
+        """``ward``, or the first ward lending it beds, with a free bed (-1: none)."""
+        return next((w for w in (ward, *OVERFLOW.get(ward, ())) if self.has_bed(w)), -1)
+
     # --- the day ---------------------------------------------------------------------------------
     def run_day(
         self,
@@ -165,6 +180,12 @@ class BedBoard:
         ]
         events += [(r.time_abs, 1, i) for i, r in enumerate(requests)]
         events += [(base + int(t), 2, i) for i, t in enumerate(moves.time_s.tolist())]
+        # Step downs from ICU at the ward round, the planned day or later (when no bed was free).
+        ready = sorted(
+            (a for a in self.inpatients.values() if 0 <= a.icu_until <= day_num),
+            key=lambda a: (a.discharge_s, a.admission_id),
+        )
+        events += [(base + min(a.discharge_s, DAY_S - 1), 3, i) for i, a in enumerate(ready)]
         events.sort()
         occupancy = self.occupancy()
         peak = occupancy.copy()
@@ -206,8 +227,12 @@ class BedBoard:
                     )
             elif kind == 1:
                 self._admit(requests[i], day_num, log, occupancy, peak)
-            else:
-                self._move(moves, i, ts, move_ids[i], log, occupancy, peak)
+            elif kind == 2:
+                self._move(moves, i, ts, move_ids[i], day_num, log, occupancy, peak)
+            elif ready[i].admission_id in self.inpatients and ready[i].dept == ICU:
+                ward = self.free_ward(ready[i].step_down)
+                if ward >= 0:
+                    self._change_ward(ready[i], ward, ts, day_num, None, log, occupancy, peak)
         if (peak > self.capacity).any():
             raise SimulationError(f"bed occupancy above capacity on day {day_num}")  # a bug
         log.peak, log.end = peak, occupancy
@@ -217,7 +242,9 @@ class BedBoard:
         if self.in_bed(r.person):
             log.outcome[r.index] = "seen"  # already in a bed: treated as a review
             return
-        ward = next((w for w in (r.dept, *OVERFLOW.get(r.dept, ())) if self.has_bed(w)), -1)
+        if r.dept == ICU and not self.has_bed(ICU):
+            self._make_room_in_icu(r.time_abs, day_num, log, occupancy, peak)
+        ward = self.free_ward(r.dept)
         if ward < 0:
             log.outcome[r.index] = "diverted"
             log.diverted[r.index] = r.divert_to
@@ -250,6 +277,9 @@ class BedBoard:
             r.disposition,
             day_num + r.los,
             r.divert_to if r.disposition == "transfer" else "",
+            day_num + r.icu_days if ward == ICU and r.icu_days and r.disposition != "died" else -1,
+            r.step_down,
+            day_num,
         )
         self.place(a)
         occupancy[ward] += 1
@@ -258,12 +288,63 @@ class BedBoard:
         log.ward[r.index] = ward
         log.admissions.append(admission_row(a))
 
+    def _make_room_in_icu(
+        self, ts: int, day_num: int, log: BedLog, occupancy: I64, peak: I64
+    ) -> None:
+        """Step down the ICU patient closest to their planned step down (in ICU since before
+        today, not dying) to a free ward bed, so an emergency is not diverted."""
+        icu = [a for a in self.inpatients.values() if a.dept == ICU and a.icu_until >= 0]
+        ready = sorted((a for a in icu if a.ward_since < day_num), key=lambda a: a.icu_until)
+        for a in ready:
+            ward = self.free_ward(a.step_down)
+            if ward >= 0:
+                self._change_ward(a, ward, ts, day_num, None, log, occupancy, peak, early=True)
+                return
+
+    def _change_ward(
+        self,
+        a: Inpatient,
+        target: int,
+        ts: int,
+        day_num: int,
+        transfer_id: str | None,
+        log: BedLog,
+        occupancy: I64,
+        peak: I64,
+        early: bool = False,
+    ) -> None:
+        old = self.move(a, target)
+        a.ward_since = day_num
+        if old == ICU:
+            a.icu_until = -1
+        occupancy[old] -= 1
+        occupancy[target] += 1
+        peak[target] = max(peak[target], occupancy[target])
+        reason = "change in acuity"
+        if old == ICU:
+            reason = "stepped down early: ICU bed needed" if early else "step down from ICU"
+        log.transfers.append(
+            {
+                "transfer_id": transfer_id,
+                "patient_idx": a.person,
+                "admission_id": a.admission_id,
+                "transfer_type": "inter_department",
+                "from_department": DEPT_CODES[old],
+                "to_department": DEPT_CODES[target],
+                "from_facility": catalog.FACILITY_CODE,
+                "to_facility": catalog.FACILITY_CODE,
+                "reason": reason,
+                "transferred_at": ts,
+            }
+        )
+
     def _move(
         self,
         moves: MoveDraw,
         i: int,
         ts: int,
         transfer_id: str,
+        day_num: int,
         log: BedLog,
         occupancy: I64,
         peak: I64,
@@ -272,38 +353,38 @@ class BedBoard:
             return
         current = list(self.inpatients.values())
         a = current[int(moves.pick[i] * len(current))]
-        row: Row = {
-            "transfer_id": transfer_id,
-            "patient_idx": a.person,
-            "admission_id": a.admission_id,
-            "from_facility": catalog.FACILITY_CODE,
-            "to_facility": catalog.FACILITY_CODE,
-            "transferred_at": ts,
-        }
         if moves.kind[i] < ICU_MOVE_SHARE:
-            # Step up to ICU from a ward, or step down from ICU/EMERG to a medical ward.
-            target = MED if a.dept in (ICU, EMERG) else ICU
-            if not self.has_bed(target):
-                return
-            old = self.move(a, target)
-            occupancy[old] -= 1
-            occupancy[target] += 1
-            peak[target] = max(peak[target], occupancy[target])
-            row |= {
-                "transfer_type": "inter_department",
-                "from_department": DEPT_CODES[old],
-                "to_department": DEPT_CODES[target],
-                "reason": "change in acuity",
-            }
-        else:
-            area = catalog.SERVICE_AREAS[int(moves.area[i])]
-            row |= {
+            if a.dept == EMERG and self.has_bed(MED):
+                # Short-stay emergency beds step down to general medicine.
+                self._change_ward(a, MED, ts, day_num, transfer_id, log, occupancy, peak)
+            elif (
+                a.dept in STEP_UP_FROM
+                and a.discharge_day - day_num >= 2
+                and len(self.free[ICU]) > ICU_RESERVE
+            ):
+                # A deteriorating ward patient: a few days in ICU (not past the day before
+                # leaving), then back to their ward; one who will die stays in ICU.
+                back = a.dept
+                self._change_ward(a, ICU, ts, day_num, transfer_id, log, occupancy, peak)
+                stay = min(int(moves.icu_days[i]), a.discharge_day - day_num - 1)
+                a.icu_until = -1 if a.disposition == "died" else day_num + stay
+                a.step_down = back
+            return
+        area = catalog.SERVICE_AREAS[int(moves.area[i])]
+        log.transfers.append(
+            {
+                "transfer_id": transfer_id,
+                "patient_idx": a.person,
+                "admission_id": a.admission_id,
+                "from_facility": catalog.FACILITY_CODE,
+                "to_facility": catalog.FACILITY_CODE,
+                "transferred_at": ts,
                 "transfer_type": "ward_movement",
                 "from_department": DEPT_CODES[a.dept],
                 "to_department": area,
                 "reason": f"to {area.lower().replace('_', ' ')}",
             }
-        log.transfers.append(row)
+        )
 
 
 def admission_row(a: Inpatient) -> Row:

@@ -27,12 +27,14 @@ from hospital.simulator.config import SimConfig
 from hospital.simulator.population import AGE_BAND_SHARES, MAX_AGE_DAYS, People
 from hospital.simulator.timeline import I64
 
-PLAN_DRAWS = 30_000
+# Visits drawn to measure demand, 30,000 a month: a small ward's demand comes out within ~2 %
+# (30,000 in all over-planned psychiatry by ~15 %).
+PLAN_DRAWS = 360_000
 PLAN_SEED = 20_240_601
 DEPT = catalog.DEPT_INDEX
 # A full ward borrows a bed from these wards, in order, before the patient is diverted.
-# Children, mothers, ICU and psychiatry are never placed on another ward (ICU is the usual reason
-# for a diversion); adults on medical and surgical wards are, as outliers.
+# Children, mothers, ICU and psychiatry are never placed on another ward (a full ICU steps a
+# patient down instead, beds.py); adults on medical and surgical wards are, as outliers.
 OVERFLOW: Final[dict[int, tuple[int, ...]]] = {
     DEPT["MED"]: (DEPT["RESP"], DEPT["ONC"], DEPT["EMERG"], DEPT["SURG"], DEPT["ORTH"]),
     DEPT["RESP"]: (DEPT["MED"], DEPT["ONC"], DEPT["EMERG"], DEPT["SURG"], DEPT["ORTH"]),
@@ -48,6 +50,9 @@ SURGEONS_PER_BED = 1 / 10
 NURSES_PER_BED = 0.9
 ICU_NURSES_PER_BED = 4.0
 MIN_DOCTORS = MIN_NURSES = 7
+# Share of ICU emergencies that may find every ICU bed taken. Only a small ICU (a catchment under
+# ~1,000,000) needs beds for it: a big one planned for the target occupancy is full less often.
+ICU_BLOCKING = 0.15
 ALLIED = ("physiotherapy", "pharmacy", "radiography", "dietetics", "social_work", "occ_therapy")
 
 
@@ -67,24 +72,38 @@ def reference_people(n: int, seed: int, origin: date) -> People:
 
 
 @functools.cache
-def bed_demand_per_visit(origin: date) -> np.ndarray:
-    """Mean bed-days each visit brings to each ward (a year of seasons, reference pyramid)."""
+def bed_demand_per_visit(origin: date) -> tuple[np.ndarray, np.ndarray]:
+    """Mean bed-days each visit brings to each ward (a year of seasons, reference pyramid), and
+    those of them with two or more days left (when a ward patient may still step up to ICU)."""
     from hospital.simulator.clinical import ABSCONDS, DIES, TRANSFERS_OUT
-    from hospital.simulator.draws import age_weight_cdf, draw_visits
+    from hospital.simulator.draws import ICU, age_weight_cdf, draw_visits
 
     people = reference_people(PLAN_DRAWS, PLAN_SEED, origin)
     cdf = age_weight_cdf(people.birth, origin)
     total = np.zeros(len(catalog.DEPARTMENTS))
+    later = np.zeros(len(catalog.DEPARTMENTS))
     months = 12
     for m in range(months):
         day = date(origin.year, m + 1, 15)
         rng = np.random.default_rng([PLAN_SEED, m])
         v = draw_visits(rng, PLAN_DRAWS // months, day, people.birth, people.male, cdf)
         # Deaths, referrals and abscondments end a stay early (on average half-way).
-        short = DIES[v.cond] + TRANSFERS_OUT[v.cond] + ABSCONDS[v.cond]
+        die = DIES[v.cond]
+        short = die + TRANSFERS_OUT[v.cond] + ABSCONDS[v.cond]
         stay = np.where(v.admit, v.los * (1 - short / 2), 0)
-        total += np.bincount(v.dept, weights=stay, minlength=total.shape[0])
-    return total / PLAN_DRAWS
+        # ICU patients spend their ICU days there, the rest on the step-down ward; the dying stay.
+        icu = np.asarray(v.admit & (v.dept == ICU), dtype=np.float64)
+        half = v.los / 2
+        in_icu = (
+            (1 - short) * v.icu_days + die * half + (short - die) * np.minimum(v.icu_days, half)
+        )
+        on_ward = icu * (stay - in_icu)
+        here = stay - on_ward
+        n = total.shape[0]
+        total += np.bincount(v.dept, weights=here, minlength=n)
+        total += np.bincount(v.step_down, weights=on_ward, minlength=n)
+        later += np.bincount(v.dept, weights=np.maximum(here - 1, 0) * (1 - icu), minlength=n)
+    return total / PLAN_DRAWS, later / PLAN_DRAWS
 
 
 def erlang_b(beds: int, load: float) -> float:
@@ -106,20 +125,38 @@ def beds_for(load: float, target: float, blocking: float) -> int:
 
 @functools.cache
 def _plan(
-    num_people: int, visits_per_1000: float, target: float, blocking: float, origin: date
+    num_people: int,
+    visits_per_1000: float,
+    target: float,
+    blocking: float,
+    moves: float,
+    origin: date,
 ) -> tuple[int, ...]:
-    from hospital.simulator.draws import expected_visits
+    from hospital.simulator.draws import (
+        ICU,
+        ICU_MOVE_SHARE,
+        STEP_UP_DAYS,
+        STEP_UP_FROM,
+        expected_visits,
+    )
 
     config = SimConfig(
         num_people=num_people, visits_per_1000=visits_per_1000, origin=origin, min_catchment=0
     )
     days = [origin + timedelta(days=i) for i in range(365)]
     mean_visits = sum(expected_visits(config, d) for d in days) / len(days)
-    load = mean_visits * bed_demand_per_visit(origin)
-    # Wards that lend each other beds are dimensioned together by occupancy; the others (ICU,
-    # children, maternity, psychiatry) must also keep their own blocking low.
+    demand, later = bed_demand_per_visit(origin)
+    load = mean_visits * demand
+    # Step ups: a share of the movements of ward patients with two or more days left, each a
+    # few days in ICU (their ward bed is freed meanwhile, a small saving not counted).
+    eligible = mean_visits * sum(later[k] for k in STEP_UP_FROM)
+    load[ICU] += moves * ICU_MOVE_SHARE * eligible * sum(STEP_UP_DAYS) / 2
+    # Wards that lend each other beds are dimensioned together by occupancy; children,
+    # maternity and psychiatry must also keep their own blocking low; ICU less so, since an
+    # emergency that finds it full is usually relieved by an early step down.
     return tuple(
-        beds_for(x, target, 1.0 if k in OVERFLOW else blocking) for k, x in enumerate(load.tolist())
+        beds_for(x, target, 1.0 if k in OVERFLOW else ICU_BLOCKING if k == ICU else blocking)
+        for k, x in enumerate(load.tolist())
     )
 
 
@@ -132,6 +169,7 @@ def plan_beds(config: SimConfig) -> I64:
             config.visits_per_1000,
             config.target_occupancy,
             config.max_blocking,
+            config.moves_per_inpatient,
             origin,
         ),
         dtype=np.int64,

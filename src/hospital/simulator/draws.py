@@ -42,6 +42,21 @@ FALLBACK = next(i for i, c in enumerate(CONDS) if c.icd10 == "T14.1")
 DEPT_CODES = [d.code for d in catalog.DEPARTMENTS]
 DEPT_NAMES = [d.name for d in catalog.DEPARTMENTS]
 EMERG = catalog.DEPT_INDEX["EMERG"]
+ICU = catalog.DEPT_INDEX["ICU"]
+C_RESP = np.array([c.respiratory for c in CONDS], dtype=np.bool_)
+# ICU: a patient who will not die there spends the first ~60 % of the stay in ICU and the rest on
+# a ward (ICU stays are a third to two thirds of the hospital stay; SA public ICUs' median
+# ~3-4 days), so an ICU stay is at least two days: one in ICU, one on the ward.
+ICU_STAY_SHARE = 0.6
+PAED_MAX_AGE = max(c.max_age for c in CONDS if c.department == "PAED")
+# Changes of ward: this share of the day's movements (ICU_MOVE_SHARE) is a step up to ICU from
+# one of these wards (a deteriorating patient, 1-3 days in ICU, then back) or a step down from
+# the emergency department's short-stay beds to general medicine.
+ICU_MOVE_SHARE = 0.03
+STEP_UP_FROM = frozenset(
+    catalog.DEPT_INDEX[c] for c in ("MED", "SURG", "RESP", "ORTH", "ONC", "MAT", "PAED")
+)
+STEP_UP_DAYS = (1, 3)
 MUST_ADMIT = np.array([c.admit_prob >= 0.9 for c in CONDS], dtype=np.bool_)
 ADMIT_DELAY_MAX = 6 * HOUR_S
 
@@ -125,6 +140,20 @@ class VisitDraw:
         last = (self.visit_day + 1) * DAY_S - HOUR_S
         return inside(self.start_abs, self.admit_delay, ADMIT_DELAY_MAX, last)
 
+    @property
+    def icu_days(self) -> I64:
+        """Days in ICU before the step down to a ward (0 outside ICU)."""
+        days = np.clip(np.rint(ICU_STAY_SHARE * self.los), 1, np.maximum(self.los - 1, 1))
+        return np.asarray(np.where(self.dept == ICU, days, 0), dtype=np.int64)
+
+    @property
+    def step_down(self) -> I64:
+        """The ward an ICU patient steps down to: paediatrics for children, respiratory medicine
+        after respiratory failure, general medicine otherwise."""
+        med, resp, paed = (catalog.DEPT_INDEX[c] for c in ("MED", "RESP", "PAED"))
+        ward = np.where(self.age <= PAED_MAX_AGE, paed, np.where(C_RESP[self.cond], resp, med))
+        return np.asarray(ward, dtype=np.int64)
+
     def take(self, idx: I64) -> VisitDraw:
         return VisitDraw(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
@@ -172,6 +201,7 @@ def draw_visits(
     start_s = (hour * HOUR_S + rng.integers(0, HOUR_S, size=n)).astype(np.int64)
     admit = (rng.random(n) < 0.7 * C_ADMIT[cond]) | (triage == 1) | MUST_ADMIT[cond]
     los = np.maximum(1, np.rint(rng.gamma(2.0, C_LOS[cond] / 2.0))).astype(np.int64)
+    los = np.where(C_DEPT[cond] == ICU, np.maximum(los, 2), los)  # a ward day after ICU
     emergency = (triage <= 3) | (C_DEPT[cond] == EMERG)
     return VisitDraw(
         person=person,
@@ -197,6 +227,7 @@ class MoveDraw:
     pick: F64  # which inpatient (a fraction of the current list)
     kind: F64  # < ICU_MOVE_SHARE: change of ward; otherwise a trip to a service area
     area: I64
+    icu_days: I64  # days in ICU of a step up
 
     @property
     def n(self) -> int:
@@ -211,4 +242,5 @@ def draw_moves(rng: np.random.Generator, inpatients: int, per_inpatient: float) 
         pick=rng.random(n),
         kind=rng.random(n),
         area=rng.integers(0, len(catalog.SERVICE_AREAS), size=n).astype(np.int64),
+        icu_days=rng.integers(STEP_UP_DAYS[0], STEP_UP_DAYS[1] + 1, size=n).astype(np.int64),
     )

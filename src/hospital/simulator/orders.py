@@ -76,8 +76,10 @@ def prescriptions(
     med_visit = np.array(rows, dtype=np.int64)
     q = med_visit.shape[0]
     person = v.draw.person[med_visit]
+    # Weight on the day of the visit (earlier than today for the origin's census).
     weight = formulary.weight_kg(
-        (d - registry.birth[person]).astype(np.int64), registry.male[person]
+        (v.draw.visit_day[med_visit] - registry.birth[person]).astype(np.int64),
+        registry.male[person],
     )
     drugs = [formulary.FORMULARY[c] for c in codes]
     amounts = [formulary.dose(dr, float(w)) for dr, w in zip(drugs, weight.tolist(), strict=True)]

@@ -6,6 +6,7 @@ does the file I/O. Row ``i`` of the frame is "person index ``i``" everywhere in 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -65,6 +66,7 @@ PEOPLE_COLUMNS: tuple[str, ...] = (
 )
 
 
+@functools.cache
 def _name_table(
     kinds: tuple[str, str],
 ) -> tuple[list[str], list[npt.NDArray[np.float64]], npt.NDArray[np.int64]]:
@@ -86,11 +88,12 @@ def _name_table(
     return flat, cdfs, np.array(offsets, dtype=np.int64)
 
 
-def _choose_names(
+def choose_names(
     rng: np.random.Generator, kinds: tuple[str, str], slot: npt.NDArray[np.int64], column: str
 ) -> pl.Series:
     """One name per person from their (group, sex) list, drawn by the list's frequency weights
-    (``data/names.csv``): one uniform per person, one ``searchsorted`` per slice."""
+    (``data/names.csv``): one uniform per person, one ``searchsorted`` per slice. ``slot`` is
+    ``2 * group index + male``. Used for the initial population and for newborns alike."""
     flat, cdfs, offsets = _name_table(kinds)
     u: npt.NDArray[np.float64] = np.asarray(rng.random(slot.shape[0]), dtype=np.float64)
     idx = np.zeros(slot.shape[0], dtype=np.int64)
@@ -172,8 +175,8 @@ def generate_population(num_people: int, seed: int, reference: date) -> pl.DataF
 
     suburb_idx, group, streets, street = _place_people(rng, n)
     slot = group * 2 + male
-    first = _choose_names(rng, ("female", "male"), slot, "first_name")
-    surname = _choose_names(rng, ("surname", "surname"), slot, "last_name")
+    first = choose_names(rng, ("female", "male"), slot, "first_name")
+    surname = choose_names(rng, ("surname", "surname"), slot, "last_name")
     house = rng.integers(1, 3000, size=n)
 
     phone = np.empty((n, 12), dtype=np.uint8)

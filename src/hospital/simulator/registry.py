@@ -21,7 +21,7 @@ import numpy.typing as npt
 import polars as pl
 
 from hospital.simulator import names
-from hospital.simulator.population import PEOPLE_COLUMNS, People
+from hospital.simulator.population import PEOPLE_COLUMNS, People, choose_names
 from hospital.simulator.sa_id import SEQ_PER_SEX, assemble_ids, yymmdd_numbers
 from hospital.simulator.timeline import I64
 from hospital.simulator.vectors import ascii_matrix_to_series, digits, random_uuids
@@ -188,11 +188,13 @@ class Registry:
         fallback = rng.integers(0, self.base, size=k)
         parent = np.where(known, mothers, fallback)
         parent_rows = self.rows(parent.astype(np.int64))
-        group = parent_rows["population_group"].to_list()
-        first = []
-        for g, m in zip(group, male.tolist(), strict=True):
-            pool = (names.MALE_FIRST if m else names.FEMALE_FIRST)[g]
-            first.append(pool[int(rng.integers(0, len(pool)))])
+        # The same weighted lists as the initial population: a uniform draw would make rare
+        # names as common as "Thabo" among the newborns.
+        group_index = {g: i for i, g in enumerate(names.POPULATION_GROUPS)}
+        group = np.array(
+            [group_index[g] for g in parent_rows["population_group"].to_list()], dtype=np.int64
+        )
+        first = choose_names(rng, ("female", "male"), group * 2 + male, "first_name")
         phone = np.empty((k, 12), dtype=np.uint8)
         phone[:, 0:3] = np.frombuffer(b"+27", dtype=np.uint8)
         prefixes = np.array(names.MOBILE_PREFIXES, dtype=np.int64)
@@ -201,7 +203,7 @@ class Registry:
         frame = parent_rows.with_columns(
             ascii_matrix_to_series("person_id", random_uuids(rng, k)),
             ascii_matrix_to_series("national_id", ids),
-            pl.Series("first_name", first, dtype=pl.String),
+            first,
             pl.Series("sex", np.where(male, "M", "F").tolist(), dtype=pl.String),
             pl.Series("birth_date", np.full(k, day_num, dtype=np.int32)).cast(pl.Date),
             ascii_matrix_to_series("phone", phone),  # a parent's number, in reality

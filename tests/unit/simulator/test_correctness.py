@@ -24,7 +24,11 @@ from hospital.simulator.timeline import inside
 from .conftest import SMALL
 
 NO_MOVES = MoveDraw(
-    np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
+    np.zeros(0, dtype=np.int64),
+    np.zeros(0),
+    np.zeros(0),
+    np.zeros(0, dtype=np.int64),
+    np.zeros(0, dtype=np.int64),
 )
 
 
@@ -99,6 +103,63 @@ def test_bed_board_diverts_only_when_full_and_never_admits_twice() -> None:
     assert [t["to_facility"] for t in log.transfers] == ["HJH", "HJH"]
     with pytest.raises(SimulationError):
         board.place(Inpatient("x", "y", 9, icu, 0, 0, day + 1, 0, None))
+
+
+def test_icu_steps_down_on_its_day_and_early_for_an_emergency_before_diverting() -> None:
+    icu, med, paed = (catalog.DEPT_INDEX[c] for c in ("ICU", "MED", "PAED"))
+    capacity = np.zeros(len(catalog.DEPARTMENTS), dtype=np.int64)
+    capacity[[icu, med]] = 2
+    board = BedBoard(capacity)
+    day = 20_000
+
+    def in_icu(aid: str, until: int, ward: int, disposition: str = "home") -> None:
+        # In ICU since yesterday, leaving hospital in five days.
+        a = Inpatient(aid, "v", len(board.inpatients), icu, 0, 0, day + 5, 36_000, None)
+        a.disposition, a.icu_until, a.step_down, a.ward_since = disposition, until, ward, day - 1
+        board.place(a)
+
+    # One due to step down today, one in two days.
+    in_icu("due", day, med)
+    in_icu("later", day + 2, med)
+    log = board.run_day(day, [], NO_MOVES, [])
+    assert [(t["admission_id"], t["to_department"], t["reason"]) for t in log.transfers] == [
+        ("due", "MED", "step down from ICU")
+    ]
+    assert board.inpatients["due"].icu_until == -1 and board.inpatients["later"].dept == icu
+    # A child due out (no paediatric bed: stays) and one who will die (never stepped down).
+    board.release("later")
+    in_icu("child", day, paed)
+    in_icu("dying", -1, med, "died")
+
+    def ask(i: int, on: int, sec: int) -> Admit:
+        return Admit(
+            i,
+            on * 86_400 + sec,
+            10 + i,
+            icu,
+            3,
+            40_000,
+            f"a{i}",
+            f"v{i}",
+            None,
+            "HJH",
+            icu_days=2,
+            step_down=med,
+        )
+
+    # ICU is full (the child and the dying patient): the child has no paediatric bed, the dying
+    # patient stays, so the first emergency is diverted; the next day a paediatric bed exists,
+    # the child is stepped down early (before the ward round) and the emergency is admitted.
+    log = board.run_day(day + 1, [ask(0, day + 1, 100)], NO_MOVES, [])
+    assert log.outcome == {0: "diverted"} and board.inpatients["child"].dept == icu
+    board.capacity[paed] = 1
+    board.free[paed] = [1]
+    log = board.run_day(day + 2, [ask(1, day + 2, 200)], NO_MOVES, [])
+    assert log.outcome == {1: "admitted"}
+    assert [(t["admission_id"], t["to_department"], t["reason"]) for t in log.transfers] == [
+        ("child", "PAED", "stepped down early: ICU bed needed")
+    ]
+    assert board.inpatients["a1"].icu_until == day + 4 and board.inpatients["dying"].dept == icu
 
 
 TIME_COLUMNS = {

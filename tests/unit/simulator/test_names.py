@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from hospital.simulator import names
 from hospital.simulator.data import build_names
-from hospital.simulator.population import generate_population
+from hospital.simulator.population import People, generate_population
+from hospital.simulator.registry import Registry
 
 SAMPLE = 200_000
 # Distinct first names per (group, sex) in a 200,000-person sample (docs/simulator.md). The
@@ -116,3 +118,35 @@ def test_name_lists_are_large_weighted_and_rebuild_identically(tmp_path: Path) -
     out = tmp_path / "names.csv"
     build_names.write(out)
     assert out.read_bytes() == Path(build_names.OUT).read_bytes()
+
+
+def test_newborn_first_names_follow_the_weights(people: People) -> None:
+    # Newborns draw from the same weighted lists as the population: the ten most frequent names
+    # of each (group, sex) list carry their weight share (~6-25 %), not the ~2 % a uniform draw
+    # over 300-600 names gives them. Same seed, same names.
+    def newborns(seed: int) -> pl.DataFrame:
+        reg = Registry(people)
+        rng = np.random.default_rng(seed)
+        day = 19_000
+        for d in range(30):
+            reg.register_births(rng, day + d, rng.integers(0, people.size, size=400))
+        return reg.newborn_frame()
+
+    babies = newborns(5)
+    assert babies.equals(newborns(5))
+    top: dict[tuple[str, str], tuple[set[str], float, float]] = {}
+    for group in names.POPULATION_GROUPS:
+        for sex, kind in (("F", "female"), ("M", "male")):
+            table = names.NAME_LISTS[(kind, group)]
+            share = sum(table.weights[:10]) / sum(table.weights)
+            top[(group, sex)] = (set(table.names[:10]), share, 10 / len(table.names))
+    hits = [
+        first in top[(g, s)][0]
+        for first, g, s in babies.select("first_name", "population_group", "sex").iter_rows()
+    ]
+    expected = np.mean([top[(g, s)][1] for g, s in babies.select("population_group", "sex").rows()])
+    uniform = np.mean([top[(g, s)][2] for g, s in babies.select("population_group", "sex").rows()])
+    observed = float(np.mean(hits))
+    sigma = (expected * (1 - expected) / len(hits)) ** 0.5
+    assert expected > 2 * uniform, (expected, uniform)
+    assert abs(observed - expected) < 4 * sigma, (observed, expected, uniform)
