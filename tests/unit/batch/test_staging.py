@@ -81,6 +81,17 @@ def test_predicates_refused(where: str) -> None:
         check_predicate(where)
 
 
+def test_simple_patterns_are_written_without_a_regex() -> None:
+    from hospital.batch.fast import pattern_bad
+
+    assert pattern_bad("x", "^[0-9]{13}$") == (
+        "NOT (octet_length(x) BETWEEN 13 AND 13 AND ltrim(x, '0123456789') = '')"
+    )
+    assert "BETWEEN 1 AND 16" in pattern_bad("x", "^[A-Z0-9_]{1,16}$")
+    for kept in ("^[A-Z]+$", "^[A-Z]{1,2}", "^[Z-A]{1}$", "^[A-Z]{3,2}$", "^(a|b)$"):
+        assert pattern_bad("x", kept).startswith("x !~ ")
+
+
 def test_fast_path_sql() -> None:
     from hospital.batch import fast
 
@@ -96,7 +107,26 @@ def test_fast_path_sql() -> None:
     assert "NULLIF(s.\"dispensed_at\", '')::timestamptz" in orders.insert
     no_people = fast.build(bf.PHARMACY_ORDERS, people_known=False)
     assert no_people is not None and "people" not in no_people.any_bad
+    assert "ltrim(s.\"drug_code\", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_')" in orders.any_bad
+    # The direct path: COPY into the table itself, optional values read as NULL when empty,
+    # the timestamps' first bytes the client's to check (not in SQL).
+    direct = orders.direct
+    assert direct is not None and direct.table == "pharmacy_orders"
+    assert direct.copy.startswith('COPY "pharmacy_orders" (')
+    assert 'FORCE_NULL ("medication_id", "ordered_by", "dispensed_at")' in direct.copy
+    assert direct.timestamps == ((6, True), (7, False), (9, True))
+    assert "ascii(" not in direct.any_bad() and 's."ordered_at" IS NULL' in direct.any_bad()
+    assert "s.xmin = 7::xid AND" in direct.any_bad("s.xmin = 7::xid")
+    departments = fast.build(bf.DEPARTMENTS, people_known=True)
+    assert departments is not None and departments.direct is None  # updated_at: not in file
     # Files that make bed events, discharges and self references stay on the strict path.
     assert fast.build(bf.ADMISSIONS, people_known=True) is None
     assert fast.build(bf.DISCHARGES, people_known=True) is None
     assert fast.build(bf.STAFF, people_known=True) is None
+
+
+def test_small_files_probe_keys_big_files_hash() -> None:
+    # A day's file must not hash all of `people` (1 s at 5M people) to check 300 rows.
+    assert staging.join_plan(300) is None
+    assert staging.join_plan(staging.HASH_JOIN_MIN_ROWS - 1) is None
+    assert staging.join_plan(1_000_000) == "SET LOCAL enable_nestloop = off"
