@@ -92,7 +92,7 @@ def _timed(fn: object, *args: object) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--people", type=int, default=1_000_000)
+    parser.add_argument("--people", type=int, default=5_000_000)
     parser.add_argument("--faker-people", type=int, default=30_000)
     parser.add_argument("--days", type=int, default=7, help="simulated days to time per run")
     parser.add_argument("--runs", type=int, default=3)
