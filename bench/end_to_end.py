@@ -162,7 +162,10 @@ def one_run(settings: Settings, days: int, people: int, full: bool) -> dict[str,
         with MemoryWatch(proc.pid, service_pids(settings) if full else {}) as watch:
             rc = proc.wait()
     wall = time.perf_counter() - t0
-    report = json.loads((lake / "reports" / "latest.json").read_text())
+    latest = lake / "reports" / "latest.json"
+    report = json.loads(latest.read_text())
+    # The next run empties the lake: keep this run's report beside its log.
+    shutil.copyfile(latest, log.with_suffix(".report.json"))
     loop_s = float(report["engine"]["seconds"])
     done = int(report["engine"]["days_completed"])
     out_run: dict[str, Any] = {
