@@ -255,7 +255,7 @@ def main() -> None:
         "loadavg_start": load_start,
         "loadavg_end": load_end,
         "notes": (
-            "2-core machine shared with other developers' stacks and tests while measured; "
+            "loadavg_start/loadavg_end record how busy the 2-core machine was; "
             "short runs (few days) are dominated by start-up (population, workers, CDC snapshot) "
             "and the drain wait, so whole-run days/minute understates a long run's rate."
         ),
