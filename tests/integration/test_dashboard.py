@@ -31,6 +31,8 @@ DIAGNOSES = (
     ("J18.9", "Pneumonia, unspecified organism", 2, 1),
     ("J45.9", "Asthma, unspecified", 3, 0),
     ("I10", "Essential (primary) hypertension", 4, 0),
+    # Diagnosed before the world's first day (the census's earlier visits): not in the flu curve.
+    ("J10.1", "Influenza with other respiratory manifestations, virus identified", 4, -3),
 )
 SEEDED_TABLES = (
     "departments",
@@ -130,6 +132,12 @@ def seed_hospital(settings: Settings) -> None:
             " VALUES (%s, '8001015009087', 'Thandi', 'Nkosi', 'F', '1960-05-15', 'nurse', 'MED',"
             " %s, %s, %s, %s)",
             staff,
+        )
+        # The rosters start on the world's first day; the hospital charts start there too.
+        cur.execute(
+            "INSERT INTO staff_assignments (work_date, staff_id, shift, department_code)"
+            " VALUES (%s, %s, 'day', 'MED')",
+            (DAY0, _uid("st", 0)),
         )
         # Pipeline figures as the workers name them: ten one-minute reports, ending a minute ago.
         metrics = []

@@ -431,6 +431,7 @@ SELECT date_trunc('week', d.diagnosed_at)::date AS week,
        count(*) AS all_respiratory
 FROM diagnoses d, hi
 WHERE d.diagnosed_at > hi.top - make_interval(days => %s::int) AND d.icd10_code LIKE 'J%%'
+  AND d.diagnosed_at >= {WORLD_START}
 GROUP BY 1
 ORDER BY 1
 """
