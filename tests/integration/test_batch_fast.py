@@ -92,6 +92,37 @@ def test_clean_file_loads_the_same_by_both_paths(
     )
 
 
+def test_the_initial_people_file_loads_straight_into_its_table(
+    env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The initial load's biggest file (people.csv: 5,000,000 rows by default) takes the direct
+    path: national_id and sex are text in the target (hospital_0009), as the rules see them."""
+    config = SimConfig.from_settings(env, num_people=20_000, seed=SEED)
+    write_world(env, (config, build_population(config)), 1)
+    direct: list[tuple[str, bool]] = []
+    real = fast_load._direct
+
+    def spy(cur: Any, plan: Any, path: Path, *args: Any) -> Any:
+        out = real(cur, plan, path, *args)
+        direct.append((f"{path.parent.name}/{path.name}", out[0] is not None))
+        return out
+
+    monkeypatch.setattr(fast_load, "_direct", spy)
+    report = ingest.ingest_pending(env)
+    assert report.errors == [] and report.rows_rejected == 0
+    assert ("initial/people.csv", True) in direct
+    ids: dict[str, str] = {}
+    for drop in sorted((env.lake_path / "batch").glob("*/people.csv")):  # + the day's newborns
+        with drop.open(newline="") as f:
+            ids.update((r["person_id"], r["national_id"]) for r in csv.DictReader(f))
+    assert len(ids) > 20_000
+    assert dict(rows(env, "SELECT person_id::text, national_id FROM people")) == ids
+    assert rows(
+        env,
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'people'::regclass AND contype = 'p'",
+    ) == [("people_pkey",)]
+
+
 def test_what_the_fast_path_cannot_decide_goes_the_strict_way(
     env: Settings, fast_results: list[tuple[str, bool]]
 ) -> None:
