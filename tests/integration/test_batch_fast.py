@@ -56,6 +56,25 @@ def fast_results(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     return seen
 
 
+@pytest.fixture
+def direct_results(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, bool]]:
+    """(file, whether the direct path loaded it) for every file that tried the direct path."""
+    seen: list[tuple[Path, bool]] = []
+    real = fast_load._direct
+
+    def spy(cur: Any, plan: Any, path: Path, *args: Any) -> Any:
+        try:
+            out = real(cur, plan, path, *args)
+        except psycopg.Error:
+            seen.append((path, False))
+            raise
+        seen.append((path, out[0] is not None))
+        return out
+
+    monkeypatch.setattr(fast_load, "_direct", spy)
+    return seen
+
+
 def test_clean_file_loads_the_same_by_both_paths(
     env: Settings, fast_results: list[tuple[str, bool]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,23 +112,15 @@ def test_clean_file_loads_the_same_by_both_paths(
 
 
 def test_the_initial_people_file_loads_straight_into_its_table(
-    env: Settings, monkeypatch: pytest.MonkeyPatch
+    env: Settings, direct_results: list[tuple[Path, bool]]
 ) -> None:
     """The initial load's biggest file (people.csv: 5,000,000 rows by default) takes the direct
     path: national_id and sex are text in the target (hospital_0009), as the rules see them."""
     config = SimConfig.from_settings(env, num_people=20_000, seed=SEED)
     write_world(env, (config, build_population(config)), 1)
-    direct: list[tuple[str, bool]] = []
-    real = fast_load._direct
-
-    def spy(cur: Any, plan: Any, path: Path, *args: Any) -> Any:
-        out = real(cur, plan, path, *args)
-        direct.append((f"{path.parent.name}/{path.name}", out[0] is not None))
-        return out
-
-    monkeypatch.setattr(fast_load, "_direct", spy)
     report = ingest.ingest_pending(env)
     assert report.errors == [] and report.rows_rejected == 0
+    direct = [(f"{path.parent.name}/{path.name}", ok) for path, ok in direct_results]
     assert ("initial/people.csv", True) in direct
     ids: dict[str, str] = {}
     for drop in sorted((env.lake_path / "batch").glob("*/people.csv")):  # + the day's newborns
@@ -237,7 +248,7 @@ def _load_each(env: Settings, lake: str, texts: list[tuple[str, bool]]) -> list[
 
 
 def test_direct_typed_and_strict_paths_agree_on_unusual_files(
-    env: Settings, monkeypatch: pytest.MonkeyPatch
+    env: Settings, monkeypatch: pytest.MonkeyPatch, direct_results: list[tuple[Path, bool]]
 ) -> None:
     """Quoted fields, CRLF lines, a leading space, a timestamp word, a code the pattern refuses,
     a key twice: each file loads the same whichever path takes it; the direct path takes the
@@ -245,6 +256,7 @@ def test_direct_typed_and_strict_paths_agree_on_unusual_files(
     config = SimConfig.from_settings(env, num_people=20_000, seed=SEED)
     write_world(env, (config, build_population(config)), 1)
     assert ingest.ingest_pending(env).errors == []  # people and staff the orders refer to
+    direct_results.clear()  # only the variants below
     (day,) = sorted(p for p in env.lake_path.glob("batch/date=*") if p.is_dir())
     orders = day / "pharmacy_orders.csv"
     variants = [  # (text, whether the direct path loads it: None when it cannot confirm it)
@@ -258,19 +270,6 @@ def test_direct_typed_and_strict_paths_agree_on_unusual_files(
         (_variant(orders, drug_code="ÄB"), False),
         (_variant(orders, order_id="@first"), False),  # a key twice: the key rebuild fails
     ]
-    direct: list[tuple[str, bool]] = []
-    real = fast_load._direct
-
-    def spy(cur: Any, plan: Any, path: Path, *args: Any) -> Any:
-        try:
-            out = real(cur, plan, path, *args)
-        except psycopg.Error:
-            direct.append((path.parent.name, False))
-            raise
-        direct.append((path.parent.name, out[0] is not None))
-        return out
-
-    monkeypatch.setattr(fast_load, "_direct", spy)
     # Each into an empty table; last, files of new ids into the table the one before left
     # (not empty: the direct path checks only the rows it wrote, and still finds a bad one).
     texts = [
@@ -280,6 +279,7 @@ def test_direct_typed_and_strict_paths_agree_on_unusual_files(
     ]
     fast = _load_each(env, "fast", texts)
     expected = [(f"date=2099-01-{i:02d}", ok) for i, (_, ok) in enumerate(variants, 1)]
+    direct = [(path.parent.name, ok) for path, ok in direct_results]
     assert direct == [
         *(e for e in expected if e[1] is not None),
         ("date=2099-01-10", True),
